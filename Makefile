@@ -1,0 +1,34 @@
+# vio4wd: the two README commands are `make demo` and `make test`.
+PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+DEMO_SECONDS ?= 30
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+SOURCES := setup.py setup.cfg pyproject.toml requirements.txt \
+	test-requirements.txt $(wildcard dpdk_ext/*.c dpdk_ext/*.h dpdk_ext/*.py)
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(SOURCES) tools/install-host.sh
+	tools/install-host.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt -r test-requirements.txt
+	$(VENV)/bin/pip install -q -e .
+	$(VENV)/bin/python -c "import vio4wd_agent.relay.engine"
+	touch $@
+
+demo: install
+	$(VENV)/bin/vio4wd-demo --duration $(DEMO_SECONDS)
+
+test: install
+	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+
+bench: install
+	$(VENV)/bin/python bench/relay_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info vio4wd_agent/relay/_dpdk.*

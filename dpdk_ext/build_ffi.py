@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""cffi build of the data plane into ``vio4wd_agent.relay._dpdk``.
+
+The cdef is read from the public header (between its CDEF markers), so the
+header is the single description of the C API.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+import cffi
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Sources relative to the project root, as setuptools wants them.
+SOURCES = ["dpdk_ext/eal.c", "dpdk_ext/relay.c", "dpdk_ext/worker.c"]
+
+
+def read_cdef() -> str:
+    with open(os.path.join(HERE, "vio4wd.h"), encoding="utf-8") as f:
+        text = f.read()
+    return text.split("/* V4W_CDEF_BEGIN */")[1].split("/* V4W_CDEF_END */")[0]
+
+
+def pkg_config(flag: str) -> list[str]:
+    try:
+        out = subprocess.check_output(["pkg-config", flag, "libdpdk"], text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(
+            "vio4wd: cannot find DPDK through pkg-config (%s); install "
+            "libdpdk-dev (Debian: apt-get install libdpdk-dev)" % exc)
+    return shlex.split(out)
+
+
+ffibuilder = cffi.FFI()
+ffibuilder.cdef(read_cdef())
+ffibuilder.set_source(
+    "vio4wd_agent.relay._dpdk",
+    '#include "vio4wd.h"',
+    sources=SOURCES,
+    include_dirs=["dpdk_ext"],
+    extra_compile_args=pkg_config("--cflags") + [
+        "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter",
+        "-Wno-missing-field-initializers"],
+    extra_link_args=pkg_config("--libs"),
+)
+
+if __name__ == "__main__":
+    os.chdir(os.path.dirname(HERE))
+    ffibuilder.compile(verbose=True)

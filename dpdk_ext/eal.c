@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright(c) 2026 The vio4wd authors
+ *
+ * EAL start and stop, worker launch, the housekeeping thread, errors.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_vhost.h>
+
+#include "v4w_priv.h"
+
+RTE_LOG_REGISTER(v4w_logtype, user.vio4wd.relay, INFO);
+
+static __thread char errmsg[V4W_ERRMSG_MAX];
+static int eal_state;   /* 0 never started, 1 running, 2 shut down */
+
+static pthread_t housekeeper;
+static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hk_cond = PTHREAD_COND_INITIALIZER;
+static int hk_stop;
+static int hk_kick;
+
+/* How often the housekeeper looks at relays when nobody kicks it. */
+#define V4W_HOUSEKEEP_MS 100
+
+int
+v4w_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	va_end(ap);
+	V4W_LOG(DEBUG, "%s", errmsg);
+	return err < 0 ? err : -err;
+}
+
+const char *
+v4w_last_error(void)
+{
+	return errmsg;
+}
+
+void
+v4w_kick_housekeeper(void)
+{
+	pthread_mutex_lock(&hk_lock);
+	hk_kick = 1;
+	pthread_cond_signal(&hk_cond);
+	pthread_mutex_unlock(&hk_lock);
+}
+
+static void *
+housekeeper_main(void *arg __rte_unused)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&hk_lock);
+	while (!hk_stop) {
+		if (!hk_kick) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += V4W_HOUSEKEEP_MS * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&hk_cond, &hk_lock, &ts);
+		}
+		if (hk_stop)
+			break;
+		hk_kick = 0;
+		pthread_mutex_unlock(&hk_lock);
+		v4w_housekeep();
+		pthread_mutex_lock(&hk_lock);
+	}
+	pthread_mutex_unlock(&hk_lock);
+	return NULL;
+}
+
+static int
+workers_start(void)
+{
+	size_t sz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+	unsigned int lcore;
+	int ret;
+
+	v4w_qsv = rte_zmalloc("v4w_qsv", sz, RTE_CACHE_LINE_SIZE);
+	if (v4w_qsv == NULL)
+		return v4w_fail(ENOMEM, "cannot allocate the RCU state");
+	rte_rcu_qsbr_init(v4w_qsv, RTE_MAX_LCORE);
+
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct v4w_worker *w = &v4w_workers_tbl[lcore];
+
+		w->lcore = lcore;
+		w->tasks = calloc(1, sizeof(struct v4w_tasklist));
+		if (w->tasks == NULL)
+			return v4w_fail(ENOMEM, "out of memory for workers");
+		ret = rte_eal_remote_launch(v4w_worker_main, w, lcore);
+		if (ret != 0)
+			return v4w_fail(ret, "cannot launch worker on CPU %u",
+					lcore);
+	}
+	return 0;
+}
+
+int
+v4w_eal_init(int argc, char **argv)
+{
+	int ret;
+
+	if (eal_state != 0)
+		return v4w_fail(EALREADY, "the DPDK EAL can be started only "
+				"once per process");
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0)
+		return v4w_fail(rte_errno ? rte_errno : EINVAL,
+				"DPDK EAL initialisation failed: %s "
+				"(see the EAL messages above)",
+				rte_strerror(rte_errno));
+	eal_state = 1;
+	if (rte_lcore_count() < 2) {
+		v4w_shutdown();
+		return v4w_fail(EINVAL, "no worker CPU: the EAL needs at least "
+				"one CPU besides the main lcore");
+	}
+	v4w_retry_tsc = rte_get_tsc_hz() / 1000000 * V4W_RETRY_US;
+	ret = workers_start();
+	if (ret < 0)
+		return ret;
+	ret = rte_ctrl_thread_create(&housekeeper, "v4w-housekeep", NULL,
+				     housekeeper_main, NULL);
+	if (ret != 0)
+		return v4w_fail(ret, "cannot start the housekeeping thread");
+	V4W_LOG(INFO, "data plane up: main lcore %u, %u worker(s), "
+		"max %u ports, max %u relays", rte_get_main_lcore(),
+		rte_lcore_count() - 1, RTE_MAX_ETHPORTS, RTE_MAX_VHOST_DEVICE);
+	return 0;
+}
+
+void
+v4w_shutdown(void)
+{
+	unsigned int lcore;
+
+	if (eal_state != 1)
+		return;
+	eal_state = 2;
+
+	if (housekeeper != 0) {
+		pthread_mutex_lock(&hk_lock);
+		hk_stop = 1;
+		pthread_cond_signal(&hk_cond);
+		pthread_mutex_unlock(&hk_lock);
+		pthread_join(housekeeper, NULL);
+	}
+	v4w_relay_remove_all();
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		v4w_workers_tbl[lcore].stop = 1;
+	rte_eal_mp_wait_lcore();
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		free(v4w_workers_tbl[lcore].tasks);
+		v4w_workers_tbl[lcore].tasks = NULL;
+	}
+	rte_free(v4w_qsv);
+	v4w_qsv = NULL;
+	rte_eal_cleanup();
+}
+
+int
+v4w_workers(int32_t *cpus, uint32_t max)
+{
+	unsigned int lcore;
+	uint32_t n = 0;
+
+	if (eal_state != 1)
+		return 0;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (n < max)
+			cpus[n] = lcore;
+		n++;
+	}
+	return n;
+}
+
+void
+v4w_get_limits(struct v4w_limits *out)
+{
+	out->max_ethports = RTE_MAX_ETHPORTS;
+	out->max_relays = RTE_MAX_VHOST_DEVICE;
+	out->max_lcores = RTE_MAX_LCORE;
+	out->burst = V4W_BURST;
+}
+
+static void
+count_pool(struct rte_mempool *mp, void *arg)
+{
+	if (strncmp(mp->name, "v4w_", 4) == 0)
+		(*(uint32_t *)arg)++;
+}
+
+void
+v4w_get_resources(struct v4w_resources *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (eal_state != 1)
+		return;
+	pthread_mutex_lock(&v4w_ctl_lock);
+	out->relays = v4w_relay_count_locked();
+	out->ports = rte_eth_dev_count_total();
+	rte_mempool_walk(count_pool, &out->mempools);
+	out->workers = rte_lcore_count() - 1;
+	pthread_mutex_unlock(&v4w_ctl_lock);
+}
+
+bool
+v4w_running(void)
+{
+	return eal_state == 1;
+}

@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright(c) 2026 The vio4wd authors
+ *
+ * Relays: a VF port (any DPDK device) paired with a vhost-user socket.
+ *
+ * Locking: every control call holds v4w_ctl_lock.  vhost callbacks run on
+ * DPDK's vhost thread (or inside rte_vhost_driver_unregister() on ours),
+ * so they take only tbl_lock, which is never held across a vhost API
+ * call; that keeps unregister from waiting on a callback that waits on us.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+#include <rte_vhost.h>
+
+#include "v4w_priv.h"
+
+pthread_mutex_t v4w_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tbl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct v4w_relay *relays[RTE_MAX_VHOST_DEVICE];
+static uint32_t nrelays;
+
+/* Pools replaced while mbufs were still out; freed once they are back. */
+static struct rte_mempool *retired[RTE_MAX_VHOST_DEVICE];
+static uint32_t nretired;
+
+#define V4W_RXD 512
+#define V4W_TXD 512
+#define V4W_POOL_CACHE 128
+#define V4W_MTU 1500
+#define V4W_JUMBO_MTU 9000
+#define V4W_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)
+
+static const char *const dir_name[2] = { "VF->VM", "VM->VF" };
+
+uint32_t
+v4w_relay_count_locked(void)
+{
+	return nrelays;
+}
+
+static struct v4w_relay *
+relay_by_id(uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < nrelays; i++)
+		if (relays[i]->id == id)
+			return relays[i];
+	return NULL;
+}
+
+static struct v4w_relay *
+relay_by_path(const char *path)
+{
+	uint32_t i;
+
+	for (i = 0; i < nrelays; i++)
+		if (strcmp(relays[i]->path, path) == 0)
+			return relays[i];
+	return NULL;
+}
+
+static struct v4w_relay *
+relay_by_vf(const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < nrelays; i++)
+		if (relays[i]->has_port &&
+		    strcmp(relays[i]->vf_name, name) == 0)
+			return relays[i];
+	return NULL;
+}
+
+static void
+table_insert(struct v4w_relay *r)
+{
+	pthread_mutex_lock(&tbl_lock);
+	relays[nrelays++] = r;
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+static void
+table_delete(struct v4w_relay *r)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&tbl_lock);
+	for (i = 0; i < nrelays; i++)
+		if (relays[i] == r) {
+			relays[i] = relays[--nrelays];
+			break;
+		}
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+/* ---- vhost-user callbacks ------------------------------------------ */
+
+static int
+new_device(int vid)
+{
+	char path[PATH_MAX];
+	struct v4w_relay *r;
+	uint16_t q, nq;
+	int kick = 0;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return -1;
+	pthread_mutex_lock(&tbl_lock);
+	r = relay_by_path(path);
+	if (r == NULL) {
+		pthread_mutex_unlock(&tbl_lock);
+		V4W_LOG(WARNING, "VM connected on %s, which no relay owns",
+			path);
+		return -1;
+	}
+	/* We poll; the guest need not kick us. */
+	nq = rte_vhost_get_vring_num(vid);
+	for (q = 0; q < nq; q++)
+		rte_vhost_enable_guest_notification(vid, q, 0);
+	__atomic_store_n(&r->vm_node, rte_vhost_get_numa_node(vid),
+			 __ATOMIC_RELEASE);
+	r->vm_connects++;
+	__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
+	if (r->vm_node >= 0 && r->vm_node != r->pool_node) {
+		__atomic_store_n(&r->move_pending, 1, __ATOMIC_RELEASE);
+		kick = 1;
+	}
+	V4W_LOG(INFO, "relay %u: VM connected on %s (NUMA node %d)",
+		r->id, path, r->vm_node);
+	pthread_mutex_unlock(&tbl_lock);
+	if (kick)
+		v4w_kick_housekeeper();
+	return 0;
+}
+
+static void
+destroy_device(int vid)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&tbl_lock);
+	for (i = 0; i < nrelays; i++) {
+		struct v4w_relay *r = relays[i];
+
+		if (__atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) != vid)
+			continue;
+		__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
+		/* vhost frees the device when we return: no worker may
+		 * still be inside an enqueue or dequeue on it. */
+		v4w_sync();
+		V4W_LOG(INFO, "relay %u: VM disconnected from %s", r->id,
+			r->path);
+	}
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+static const struct rte_vhost_device_ops vhost_ops = {
+	.new_device = new_device,
+	.destroy_device = destroy_device,
+};
+
+/* ---- mempool ------------------------------------------------------- */
+
+static uint32_t
+pool_size(void)
+{
+	uint32_t n = V4W_RXD + V4W_TXD + 4 * V4W_BURST +
+		     V4W_POOL_CACHE * 3 + 256;
+
+	return rte_align32pow2(n) - 1;
+}
+
+static struct rte_mempool *
+pool_create(struct v4w_relay *r, int node)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	struct rte_mempool *mp;
+
+	if (r->mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM > room)
+		room = RTE_ALIGN_CEIL(r->mtu + V4W_FRAME_OVERHEAD +
+				      RTE_PKTMBUF_HEADROOM, 1024);
+	snprintf(name, sizeof(name), "v4w_%u_%u", r->id, r->pool_gen++);
+	mp = rte_pktmbuf_pool_create(name, pool_size(), V4W_POOL_CACHE, 0,
+				     room, node);
+	if (mp == NULL)
+		v4w_fail(rte_errno, "relay %u: cannot create a mempool of %u "
+			 "mbufs on NUMA node %d: %s (not enough hugepage "
+			 "memory?)", r->id, pool_size(), node,
+			 rte_strerror(rte_errno));
+	return mp;
+}
+
+static void
+pool_release(struct rte_mempool *mp)
+{
+	if (rte_mempool_full(mp) || nretired == RTE_DIM(retired))
+		rte_mempool_free(mp);
+	else
+		retired[nretired++] = mp;
+}
+
+static void
+pool_reap_retired(bool force)
+{
+	uint32_t i = 0;
+
+	while (i < nretired) {
+		if (force || rte_mempool_full(retired[i])) {
+			rte_mempool_free(retired[i]);
+			retired[i] = retired[--nretired];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ---- VF port ------------------------------------------------------- */
+
+static int
+find_port(const char *name, uint16_t *port_id)
+{
+	struct rte_eth_dev_info info;
+	uint16_t pid;
+
+	if (rte_eth_dev_get_port_by_name(name, port_id) == 0)
+		return 0;
+	RTE_ETH_FOREACH_DEV(pid) {
+		if (rte_eth_dev_info_get(pid, &info) == 0 &&
+		    info.device != NULL &&
+		    strcmp(rte_dev_name(info.device), name) == 0) {
+			*port_id = pid;
+			return 0;
+		}
+	}
+	return -ENODEV;
+}
+
+static int
+vf_probe(struct v4w_relay *r)
+{
+	int ret;
+
+	ret = rte_dev_probe(r->vf_devargs);
+	if (ret < 0 && ret != -EEXIST)
+		return v4w_fail(ret, "relay %u: cannot attach VF '%s': %s "
+				"(unknown driver, bad devargs or missing "
+				"device?)", r->id, r->vf_devargs,
+				rte_strerror(-ret));
+	if (find_port(r->vf_name, &r->port_id) < 0) {
+		if (ret == 0)
+			rte_eal_hotplug_remove(strchr(r->vf_name, ':') ?
+					       "pci" : "vdev", r->vf_name);
+		return v4w_fail(ENODEV, "relay %u: VF '%s' attached, but no "
+				"ethernet port named '%s' appeared", r->id,
+				r->vf_devargs, r->vf_name);
+	}
+	r->has_port = 1;
+	return 0;
+}
+
+static int
+vf_queues_setup(struct v4w_relay *r, int node)
+{
+	uint16_t nrxd = V4W_RXD, ntxd = V4W_TXD;
+	int ret;
+
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(r->port_id, &nrxd, &ntxd);
+	if (ret == 0)
+		ret = rte_eth_rx_queue_setup(r->port_id, 0, nrxd, node, NULL,
+					     r->pool);
+	if (ret == 0)
+		ret = rte_eth_tx_queue_setup(r->port_id, 0, ntxd, node, NULL);
+	if (ret < 0)
+		return v4w_fail(ret, "relay %u: cannot set up the queues of "
+				"VF '%s': %s", r->id, r->vf_name,
+				rte_strerror(-ret));
+	ret = rte_eth_dev_start(r->port_id);
+	if (ret < 0)
+		return v4w_fail(ret, "relay %u: cannot start VF '%s': %s",
+				r->id, r->vf_name, rte_strerror(-ret));
+	/* A VF that must not see the VM's MAC is not ours to decide; a
+	 * refusal (untrusted VF) is fine. */
+	rte_eth_promiscuous_enable(r->port_id);
+	rte_eth_allmulticast_enable(r->port_id);
+	__atomic_store_n(&r->vf_ready, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Pick the MTU before the pool exists: the pool's mbufs are sized by it. */
+static int
+vf_pick_mtu(struct v4w_relay *r)
+{
+	struct rte_eth_dev_info info;
+	uint32_t want = (r->flags & V4W_F_JUMBO) ? V4W_JUMBO_MTU : V4W_MTU;
+	uint32_t max;
+	int ret;
+
+	r->mtu = want;
+	if (!r->has_port)
+		return 0;
+	ret = rte_eth_dev_info_get(r->port_id, &info);
+	if (ret < 0)
+		return v4w_fail(ret, "relay %u: cannot read VF '%s' info: %s",
+				r->id, r->vf_name, rte_strerror(-ret));
+	max = info.max_mtu;
+	if (info.max_rx_pktlen > RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN &&
+	    info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN < max)
+		max = info.max_rx_pktlen - RTE_ETHER_HDR_LEN -
+		      RTE_ETHER_CRC_LEN;
+	if (want > max) {
+		V4W_LOG(WARNING, "relay %u: VF '%s' takes an MTU of at most "
+			"%u; using that instead of %u", r->id, r->vf_name,
+			max, want);
+		r->mtu = max;
+	}
+	return 0;
+}
+
+static int
+vf_configure(struct v4w_relay *r, int node)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	int ret;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.mtu = r->mtu;
+	ret = rte_eth_dev_info_get(r->port_id, &info);
+	if (ret == 0 &&
+	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	ret = rte_eth_dev_configure(r->port_id, 1, 1, &conf);
+	if (ret < 0)
+		return v4w_fail(ret, "relay %u: cannot configure VF '%s' "
+				"(MTU %u): %s", r->id, r->vf_name, r->mtu,
+				rte_strerror(-ret));
+	return vf_queues_setup(r, node);
+}
+
+static void
+vf_detach(struct v4w_relay *r)
+{
+	struct rte_eth_dev_info info;
+	struct rte_device *dev = NULL;
+
+	if (!r->has_port)
+		return;
+	__atomic_store_n(&r->vf_ready, 0, __ATOMIC_RELEASE);
+	if (rte_eth_dev_info_get(r->port_id, &info) == 0)
+		dev = info.device;
+	rte_eth_dev_stop(r->port_id);
+	rte_eth_dev_close(r->port_id);
+	if (dev != NULL && rte_dev_remove(dev) < 0)
+		V4W_LOG(WARNING, "relay %u: cannot detach device '%s'",
+			r->id, r->vf_name);
+	r->has_port = 0;
+}
+
+/* ---- vhost-user socket --------------------------------------------- */
+
+static int
+check_path(const struct v4w_relay_conf *conf)
+{
+	char dir[V4W_PATH_MAX];
+	struct stat st;
+
+	if (conf->vhost_path[0] != '/')
+		return v4w_fail(EINVAL, "relay %u: vhost-user socket path "
+				"'%s' is not absolute", conf->id,
+				conf->vhost_path);
+	snprintf(dir, sizeof(dir), "%s", conf->vhost_path);
+	dirname(dir);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return v4w_fail(ENOENT, "relay %u: socket directory '%s' does "
+				"not exist", conf->id, dir);
+	return 0;
+}
+
+static int
+vhost_attach(struct v4w_relay *r)
+{
+	uint64_t vflags = 0, off;
+	int ret;
+
+	if (r->flags & V4W_F_CLIENT)
+		vflags |= RTE_VHOST_USER_CLIENT;
+	if (rte_vhost_driver_register(r->path, vflags) < 0)
+		return v4w_fail(EINVAL, "relay %u: cannot register vhost-user "
+				"socket '%s'", r->id, r->path);
+
+	off = 1ULL << VIRTIO_NET_F_CTRL_RX;
+	if (!(r->flags & V4W_F_MRGBUF))
+		off |= 1ULL << VIRTIO_NET_F_MRG_RXBUF;
+	if (!(r->flags & V4W_F_TSO))
+		off |= (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+		       (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+		       (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+		       (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
+		       (1ULL << VIRTIO_NET_F_HOST_UFO) |
+		       (1ULL << VIRTIO_NET_F_GUEST_UFO) |
+		       (1ULL << VIRTIO_NET_F_HOST_ECN) |
+		       (1ULL << VIRTIO_NET_F_GUEST_ECN) |
+		       (1ULL << VIRTIO_NET_F_CSUM) |
+		       (1ULL << VIRTIO_NET_F_GUEST_CSUM);
+	ret = rte_vhost_driver_disable_features(r->path, off);
+	if (ret == 0)
+		ret = rte_vhost_driver_callback_register(r->path, &vhost_ops);
+	if (ret == 0)
+		ret = rte_vhost_driver_start(r->path);
+	if (ret < 0) {
+		int err = errno ? errno : EIO;
+
+		rte_vhost_driver_unregister(r->path);
+		return v4w_fail(err, "relay %u: cannot %s vhost-user socket "
+				"'%s': %s", r->id,
+				(r->flags & V4W_F_CLIENT) ? "connect to" :
+				"listen on", r->path, strerror(err));
+	}
+	return 0;
+}
+
+static void
+vhost_detach(struct v4w_relay *r)
+{
+	struct stat st;
+
+	rte_vhost_driver_unregister(r->path);
+	/* A server socket is ours: leave no stale file for the next user. */
+	if (!(r->flags & V4W_F_CLIENT) && lstat(r->path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode))
+		unlink(r->path);
+}
+
+/* ---- workers ------------------------------------------------------- */
+
+static int
+place_dir(struct v4w_relay *r, int dir)
+{
+	struct v4w_dir *d = &r->d[dir];
+	int lcore = d->pinned;
+
+	if (lcore == V4W_NONE)
+		lcore = v4w_least_loaded_worker(r->pool_node);
+	return v4w_publish(d, lcore);
+}
+
+static void
+unplace(struct v4w_relay *r)
+{
+	v4w_unpublish(&r->d[V4W_VF_TO_VM]);
+	v4w_unpublish(&r->d[V4W_VM_TO_VF]);
+	v4w_dir_release_held(&r->d[V4W_VF_TO_VM]);
+	v4w_dir_release_held(&r->d[V4W_VM_TO_VF]);
+}
+
+/* ---- add / remove -------------------------------------------------- */
+
+static int
+check_conf(const struct v4w_relay_conf *conf)
+{
+	struct v4w_relay *other;
+	int i, ret;
+
+	if (nrelays >= RTE_MAX_VHOST_DEVICE)
+		return v4w_fail(ENOSPC, "relay %u: this DPDK build allows at "
+				"most %u relays", conf->id,
+				RTE_MAX_VHOST_DEVICE);
+	if (relay_by_id(conf->id) != NULL)
+		return v4w_fail(EEXIST, "relay %u already exists", conf->id);
+	if (memchr(conf->vhost_path, 0, sizeof(conf->vhost_path)) == NULL ||
+	    conf->vhost_path[0] == 0)
+		return v4w_fail(EINVAL, "relay %u: vhost-user socket path is "
+				"empty or longer than %d bytes", conf->id,
+				V4W_PATH_MAX - 1);
+	if (memchr(conf->vf_devargs, 0, sizeof(conf->vf_devargs)) == NULL)
+		return v4w_fail(EINVAL, "relay %u: VF devargs longer than %d "
+				"bytes", conf->id, V4W_DEVARGS_MAX - 1);
+	other = relay_by_path(conf->vhost_path);
+	if (other != NULL)
+		return v4w_fail(EBUSY, "relay %u: socket '%s' is already used "
+				"by relay %u", conf->id, conf->vhost_path,
+				other->id);
+	ret = check_path(conf);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < 2; i++)
+		if (conf->cpu[i] != V4W_NONE && !v4w_is_worker(conf->cpu[i]))
+			return v4w_fail(EINVAL, "relay %u: CPU %d for %s is not "
+					"one of the worker CPUs", conf->id,
+					conf->cpu[i], dir_name[i]);
+	if (conf->numa_hint != V4W_NONE &&
+	    (conf->numa_hint < 0 ||
+	     (unsigned int)conf->numa_hint >= RTE_MAX_NUMA_NODES))
+		return v4w_fail(EINVAL, "relay %u: bad NUMA node %d",
+				conf->id, conf->numa_hint);
+	return 0;
+}
+
+static struct v4w_relay *
+relay_alloc(const struct v4w_relay_conf *conf)
+{
+	struct v4w_relay *r;
+	size_t len;
+	int i;
+
+	r = rte_zmalloc("v4w_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
+	if (r == NULL)
+		return NULL;
+	r->id = conf->id;
+	r->flags = conf->flags;
+	r->vid = -1;
+	r->vm_node = V4W_NONE;
+	r->numa_hint = conf->numa_hint;
+	snprintf(r->path, sizeof(r->path), "%s", conf->vhost_path);
+	snprintf(r->vf_devargs, sizeof(r->vf_devargs), "%s",
+		 conf->vf_devargs);
+	len = strcspn(r->vf_devargs, ",");
+	if (len >= sizeof(r->vf_name))
+		len = sizeof(r->vf_name) - 1;
+	memcpy(r->vf_name, r->vf_devargs, len);
+	for (i = 0; i < 2; i++) {
+		r->d[i].relay = r;
+		r->d[i].dir = i;
+		r->d[i].lcore = V4W_NONE;
+		r->d[i].pinned = conf->cpu[i];
+	}
+	return r;
+}
+
+static int
+relay_add_locked(const struct v4w_relay_conf *conf)
+{
+	struct v4w_relay *r;
+	int ret, node;
+
+	ret = check_conf(conf);
+	if (ret < 0)
+		return ret;
+	r = relay_alloc(conf);
+	if (r == NULL)
+		return v4w_fail(ENOMEM, "relay %u: out of memory", conf->id);
+	if (r->vf_name[0] != 0 && relay_by_vf(r->vf_name) != NULL) {
+		ret = v4w_fail(EBUSY, "relay %u: VF '%s' is already used by "
+			       "relay %u", r->id, r->vf_name,
+			       relay_by_vf(r->vf_name)->id);
+		goto fail_free;
+	}
+	if (r->vf_name[0] != 0) {
+		ret = vf_probe(r);
+		if (ret < 0)
+			goto fail_free;
+	}
+	ret = vf_pick_mtu(r);
+	if (ret < 0)
+		goto fail_vf;
+
+	node = r->numa_hint;
+	if (node == V4W_NONE && r->has_port)
+		node = rte_eth_dev_socket_id(r->port_id);
+	if (node < 0)	/* vdevs have no node: use the main lcore's */
+		node = rte_lcore_to_socket_id(rte_get_main_lcore());
+	r->pool = pool_create(r, node);
+	if (r->pool == NULL) {
+		ret = -rte_errno;
+		goto fail_vf;
+	}
+	r->pool_node = node;
+	if (r->has_port) {
+		ret = vf_configure(r, node);
+		if (ret < 0)
+			goto fail_pool;
+	}
+
+	table_insert(r);
+	ret = vhost_attach(r);
+	if (ret < 0)
+		goto fail_table;
+	ret = place_dir(r, V4W_VF_TO_VM);
+	if (ret == 0)
+		ret = place_dir(r, V4W_VM_TO_VF);
+	if (ret < 0)
+		goto fail_vhost;
+	V4W_LOG(INFO, "relay %u: VF '%s' <-> %s (%s), NUMA node %d, CPUs "
+		"%d/%d, MTU %u", r->id, r->vf_name[0] ? r->vf_name : "none",
+		r->path, (r->flags & V4W_F_CLIENT) ? "client" : "server",
+		r->pool_node, r->d[0].lcore, r->d[1].lcore, r->mtu);
+	return 0;
+
+fail_vhost:
+	unplace(r);
+	vhost_detach(r);
+fail_table:
+	table_delete(r);
+fail_pool:
+	vf_detach(r);
+	rte_mempool_free(r->pool);
+	rte_free(r);
+	return ret;
+fail_vf:
+	vf_detach(r);
+fail_free:
+	rte_free(r);
+	return ret;
+}
+
+int
+v4w_relay_add(const struct v4w_relay_conf *conf)
+{
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	ret = relay_add_locked(conf);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+int
+v4w_relay_remove_locked(uint32_t id)
+{
+	struct v4w_relay *r = relay_by_id(id);
+
+	if (r == NULL)
+		return v4w_fail(ENOENT, "relay %u does not exist", id);
+	unplace(r);
+	vhost_detach(r);
+	table_delete(r);
+	vf_detach(r);
+	pool_release(r->pool);
+	V4W_LOG(INFO, "relay %u removed", id);
+	rte_free(r);
+	return 0;
+}
+
+int
+v4w_relay_remove(uint32_t id)
+{
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	ret = v4w_relay_remove_locked(id);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+int
+v4w_relay_remove_all(void)
+{
+	pthread_mutex_lock(&v4w_ctl_lock);
+	while (nrelays > 0)
+		v4w_relay_remove_locked(relays[0]->id);
+	pool_reap_retired(true);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return 0;
+}
+
+/* ---- NUMA placement ------------------------------------------------ */
+
+static int
+relay_move_pool(struct v4w_relay *r, int node)
+{
+	struct rte_mempool *old = r->pool, *mp;
+	int ret;
+
+	mp = pool_create(r, node);
+	if (mp == NULL)
+		return -rte_errno;
+	unplace(r);
+	r->pool = mp;
+	r->pool_node = node;
+	ret = 0;
+	if (r->has_port) {
+		__atomic_store_n(&r->vf_ready, 0, __ATOMIC_RELEASE);
+		rte_eth_dev_stop(r->port_id);
+		/* Re-creating the queues hands their mbufs back to `old`. */
+		ret = vf_queues_setup(r, node);
+	}
+	pool_release(old);
+	r->pool_moves++;
+	if (place_dir(r, V4W_VF_TO_VM) < 0 || place_dir(r, V4W_VM_TO_VF) < 0)
+		V4W_LOG(ERR, "relay %u: cannot re-place on workers", r->id);
+	V4W_LOG(INFO, "relay %u: mempool moved to NUMA node %d", r->id, node);
+	return ret;
+}
+
+int
+v4w_relay_set_numa(uint32_t id, int32_t node)
+{
+	struct v4w_relay *r;
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	r = relay_by_id(id);
+	if (r == NULL)
+		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
+	else if (node < 0 || node >= RTE_MAX_NUMA_NODES)
+		ret = v4w_fail(EINVAL, "relay %u: bad NUMA node %d", id, node);
+	else
+		ret = relay_move_pool(r, node);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+void
+v4w_housekeep(void)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&v4w_ctl_lock);
+	for (i = 0; i < nrelays; i++) {
+		struct v4w_relay *r = relays[i];
+		int node = __atomic_load_n(&r->vm_node, __ATOMIC_ACQUIRE);
+
+		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
+			continue;
+		if (node >= 0 && node != r->pool_node)
+			relay_move_pool(r, node);
+	}
+	pool_reap_retired(false);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+}
+
+/* ---- queries ------------------------------------------------------- */
+
+static void
+read_dir(const struct v4w_dir *d, struct v4w_dir_stats *o)
+{
+	const struct v4w_dir_stats *s = &d->st;
+
+	o->rx_pkts = __atomic_load_n(&s->rx_pkts, __ATOMIC_RELAXED);
+	o->rx_bytes = __atomic_load_n(&s->rx_bytes, __ATOMIC_RELAXED);
+	o->tx_pkts = __atomic_load_n(&s->tx_pkts, __ATOMIC_RELAXED);
+	o->tx_bytes = __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
+	o->drop_full_pkts = __atomic_load_n(&s->drop_full_pkts,
+					    __ATOMIC_RELAXED);
+	o->drop_full_bytes = __atomic_load_n(&s->drop_full_bytes,
+					     __ATOMIC_RELAXED);
+	o->drop_noconn_pkts = __atomic_load_n(&s->drop_noconn_pkts,
+					      __ATOMIC_RELAXED);
+	o->drop_noconn_bytes = __atomic_load_n(&s->drop_noconn_bytes,
+					       __ATOMIC_RELAXED);
+	o->retries = __atomic_load_n(&s->retries, __ATOMIC_RELAXED);
+	o->held = __atomic_load_n(&d->held_n, __ATOMIC_RELAXED);
+	o->cpu = d->lcore;
+}
+
+int
+v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
+{
+	struct v4w_relay *r;
+	int ret = 0;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	r = relay_by_id(id);
+	if (r == NULL) {
+		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->id = r->id;
+	out->flags = r->flags;
+	out->vf_port = r->has_port ? r->port_id : V4W_NONE;
+	out->vf_ready = __atomic_load_n(&r->vf_ready, __ATOMIC_ACQUIRE);
+	out->vm_connected = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) >= 0;
+	out->numa_node = r->pool_node;
+	out->vm_numa_node = r->vm_node;
+	out->mtu = r->mtu;
+	out->pool_moves = r->pool_moves;
+	out->vm_connects = r->vm_connects;
+	snprintf(out->vf_name, sizeof(out->vf_name), "%s", r->vf_name);
+	snprintf(out->vhost_path, sizeof(out->vhost_path), "%s", r->path);
+	read_dir(&r->d[V4W_VF_TO_VM], &out->dir[V4W_VF_TO_VM]);
+	read_dir(&r->d[V4W_VM_TO_VF], &out->dir[V4W_VM_TO_VF]);
+out:
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+int
+v4w_relay_list(uint32_t *ids, uint32_t max)
+{
+	uint32_t i, n;
+
+	if (!v4w_running())
+		return 0;
+	pthread_mutex_lock(&v4w_ctl_lock);
+	n = nrelays;
+	for (i = 0; i < n && i < max; i++)
+		ids[i] = relays[i]->id;
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return n;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright(c) 2026 The vio4wd authors
+ *
+ * Internal state shared by the dpdk_ext translation units.
+ */
+#ifndef V4W_PRIV_H
+#define V4W_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <rte_common.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "vio4wd.h"
+
+extern int v4w_logtype;
+#define V4W_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_ ## level, v4w_logtype, "vio4wd: " fmt "\n", \
+		##__VA_ARGS__)
+
+/* Store a message for v4w_last_error() and return -abs(err). */
+int v4w_fail(int err, const char *fmt, ...) __rte_format_printf(2, 3);
+
+/* Virtqueue index of queue pair q, as seen by the backend. */
+#define V4W_GUEST_RXQ(q) ((q) * 2)
+#define V4W_GUEST_TXQ(q) ((q) * 2 + 1)
+
+/* A held burst is retried for at most this long before it is dropped. */
+#define V4W_RETRY_US 100
+
+/*
+ * One direction of a relay.  Everything above `relay` is written only by
+ * the worker that currently owns the direction; the control thread reads
+ * the counters with relaxed atomic loads.
+ */
+struct v4w_dir {
+	struct rte_mbuf *held[V4W_BURST];
+	uint16_t held_off;
+	uint16_t held_n;
+	uint32_t held_bytes;
+	uint64_t held_since;      /* TSC of the first failed retry, 0 if none */
+	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
+
+	struct v4w_relay *relay;
+	int dir;
+	int lcore;                /* owning worker, V4W_NONE while unpublished */
+	int pinned;               /* lcore chosen explicitly */
+} __rte_cache_aligned;
+
+struct v4w_relay {
+	struct v4w_dir d[2];
+
+	/* Written by vhost callbacks, read by workers. */
+	int vid;                  /* vhost device, -1 when no VM */
+	int vf_ready;             /* VF port started */
+
+	uint32_t id;
+	uint32_t flags;
+	int has_port;
+	uint16_t port_id;
+	uint16_t mtu;
+	struct rte_mempool *pool;
+	int pool_node;
+	int vm_node;
+	int numa_hint;
+	int move_pending;         /* VM connected on another node */
+	uint32_t pool_moves;
+	uint32_t pool_gen;
+	uint32_t vm_connects;
+	char vf_devargs[V4W_DEVARGS_MAX];
+	char vf_name[V4W_NAME_MAX];
+	char path[V4W_PATH_MAX];
+};
+
+/* Workers (worker.c). */
+struct v4w_tasklist {
+	uint32_t n;
+	struct v4w_dir *dir[];
+};
+
+struct v4w_worker {
+	struct v4w_tasklist *tasks;   /* RCU-published */
+	volatile int stop;
+	unsigned int lcore;
+	uint32_t ndirs;               /* control thread's bookkeeping */
+} __rte_cache_aligned;
+
+extern struct rte_rcu_qsbr *v4w_qsv;
+extern struct v4w_worker v4w_workers_tbl[RTE_MAX_LCORE];
+extern uint64_t v4w_retry_tsc;
+
+int v4w_worker_main(void *arg);
+bool v4w_is_worker(int lcore);
+int v4w_least_loaded_worker(int node);
+int v4w_publish(struct v4w_dir *d, int lcore);
+int v4w_unpublish(struct v4w_dir *d);
+/* Wait until no worker can still see anything unpublished before now. */
+void v4w_sync(void);
+void v4w_dir_release_held(struct v4w_dir *d);
+
+/* Relays (relay.c). */
+extern pthread_mutex_t v4w_ctl_lock;   /* serialises every control call */
+int v4w_relay_remove_locked(uint32_t id);
+int v4w_relay_remove_all(void);
+void v4w_housekeep(void);
+void v4w_kick_housekeeper(void);
+bool v4w_running(void);
+uint32_t v4w_relay_count_locked(void);
+
+#endif /* V4W_PRIV_H */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Copyright(c) 2026 The vio4wd authors
+ *
+ * The dpdk_ext API: the only interface between the Python agent and the
+ * data plane.  Everything between the CDEF markers is fed verbatim to
+ * cffi's cdef(), so it may hold only plain C declarations and integer
+ * #defines, and no rte_* type may appear in it.
+ */
+#ifndef VIO4WD_H
+#define VIO4WD_H
+
+#include <stdint.h>
+
+/* V4W_CDEF_BEGIN */
+
+#define V4W_BURST 32
+#define V4W_DEVARGS_MAX 512
+#define V4W_PATH_MAX 108
+#define V4W_NAME_MAX 64
+#define V4W_ERRMSG_MAX 512
+
+/* Relay flags. */
+#define V4W_F_CLIENT 1  /* vhost-user client: the VM side owns the socket */
+#define V4W_F_JUMBO 2   /* MTU 9000 (clamped to what the VF can do) */
+#define V4W_F_MRGBUF 4  /* offer mergeable rx buffers to the guest */
+#define V4W_F_TSO 8     /* offer TSO/checksum offloads to the guest */
+
+/* Directions of a relay. */
+#define V4W_VF_TO_VM 0
+#define V4W_VM_TO_VF 1
+
+/* No CPU / no NUMA node / no port. */
+#define V4W_NONE -1
+
+struct v4w_relay_conf {
+	uint32_t id;
+	/* VF side: PCI address or any DPDK devargs; empty = no VF yet. */
+	char vf_devargs[V4W_DEVARGS_MAX];
+	char vhost_path[V4W_PATH_MAX];
+	uint32_t flags;
+	/* Worker CPU per direction, V4W_NONE = least-loaded worker. */
+	int32_t cpu[2];
+	/* NUMA node for the mempool before the VM connects, V4W_NONE = VF's. */
+	int32_t numa_hint;
+};
+
+/* Monotonic counters of one direction; never reset. */
+struct v4w_dir_stats {
+	uint64_t rx_pkts;
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t drop_full_pkts;     /* far side queue full, retries spent */
+	uint64_t drop_full_bytes;
+	uint64_t drop_noconn_pkts;   /* far side not connected */
+	uint64_t drop_noconn_bytes;
+	uint64_t retries;            /* rounds spent retrying a held burst */
+	uint32_t held;               /* packets held for retry right now */
+	int32_t cpu;                 /* worker CPU, V4W_NONE if none */
+};
+
+struct v4w_relay_info {
+	uint32_t id;
+	uint32_t flags;
+	int32_t vf_port;        /* DPDK port id or V4W_NONE */
+	int32_t vf_ready;       /* VF port started */
+	int32_t vm_connected;   /* vhost-user device ready */
+	int32_t numa_node;      /* node of the relay's mempool */
+	int32_t vm_numa_node;   /* node the VM's memory is on, or V4W_NONE */
+	uint32_t mtu;
+	uint32_t pool_moves;    /* times the mempool followed the VM */
+	uint32_t vm_connects;   /* times a VM came up on the socket */
+	char vf_name[V4W_NAME_MAX];
+	char vhost_path[V4W_PATH_MAX];
+	struct v4w_dir_stats dir[2];
+};
+
+struct v4w_limits {
+	uint32_t max_ethports;  /* RTE_MAX_ETHPORTS of this DPDK build */
+	uint32_t max_relays;    /* RTE_MAX_VHOST_DEVICE */
+	uint32_t max_lcores;    /* RTE_MAX_LCORE */
+	uint32_t burst;
+};
+
+struct v4w_resources {
+	uint32_t relays;
+	uint32_t ports;         /* ethdev ports allocated */
+	uint32_t mempools;      /* relay mempools allocated */
+	uint32_t workers;
+};
+
+/* argv is built by the agent; returns 0 or -errno. Call once. */
+int v4w_eal_init(int argc, char **argv);
+/* Remove every relay, stop the workers, release the EAL. */
+void v4w_shutdown(void);
+
+int v4w_relay_add(const struct v4w_relay_conf *conf);
+int v4w_relay_remove(uint32_t id);
+int v4w_relay_get(uint32_t id, struct v4w_relay_info *out);
+/* Move the relay's mempool to a NUMA node now (what a VM connect does). */
+int v4w_relay_set_numa(uint32_t id, int32_t node);
+/* Fills ids, returns the number of relays (may exceed max). */
+int v4w_relay_list(uint32_t *ids, uint32_t max);
+
+/* Worker CPUs, returns how many (may exceed max). */
+int v4w_workers(int32_t *cpus, uint32_t max);
+void v4w_get_limits(struct v4w_limits *out);
+void v4w_get_resources(struct v4w_resources *out);
+
+/* Message describing the last failure of a v4w_* call on this thread. */
+const char *v4w_last_error(void);
+
+/* V4W_CDEF_END */
+
+#endif /* VIO4WD_H */

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+"""vio4wd-agent: relay SR-IOV VFs to vhost-user VMs.
+
+Exit codes: 0 clean stop (SIGTERM/SIGINT), 2 bad configuration, 1 start-up
+failure of the data plane or another agent already running.
+"""
+from __future__ import annotations
+
+import logging as py_logging
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from vio4wd_agent import conf as vconf
+from vio4wd_agent import exception
+from vio4wd_agent.agent import Agent
+from vio4wd_agent.conf import legacy, settings
+from vio4wd_agent.pidfile import PidFile
+
+LOG = logging.getLogger(__name__)
+
+CLI_OPTS = [
+    cfg.StrOpt("legacy-config", metavar="FILE",
+               help="Read virtio-forwarder's /etc/default/virtioforwarder "
+                    "format; its variables override the config files."),
+]
+
+# Syslog level of VIRTIOFWD_LOG_LEVEL -> Python logging level.
+_PY_LEVELS = {0: py_logging.CRITICAL, 1: py_logging.CRITICAL,
+              2: py_logging.CRITICAL, 3: py_logging.ERROR,
+              4: py_logging.WARNING, 5: py_logging.INFO, 6: py_logging.INFO,
+              7: py_logging.DEBUG}
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write("vio4wd-agent: %s\n" % message)
+
+
+def load(argv: list[str] | None) -> tuple[cfg.ConfigOpts,
+                                          legacy.LegacyConfig | None]:
+    conf = cfg.ConfigOpts()
+    logging.register_options(conf)
+    vconf.register_opts(conf)
+    conf.register_cli_opts(CLI_OPTS)
+    conf(argv, project="vio4wd", prog="vio4wd-agent")
+    old = None
+    if conf.legacy_config:
+        old = legacy.read(conf.legacy_config)
+        legacy.apply(conf, old)
+        if old.log_level is not None and old.log_level >= 7:
+            conf.set_override("debug", True)
+    return conf, old
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        conf, old = load(args)
+    except (cfg.Error, exception.ConfigError) as exc:
+        _fail("configuration error: %s" % exc)
+        return 2
+    logging.setup(conf, "vio4wd")
+    if old is not None:
+        if old.log_level is not None:
+            py_logging.getLogger().setLevel(_PY_LEVELS[old.log_level])
+        legacy.report(old)
+    try:
+        s = settings.build(conf, old.origins if old else None)
+    except exception.ConfigError as exc:
+        LOG.error("configuration error: %s", exc)
+        _fail("configuration error: %s" % exc)
+        return 2
+
+    pidfile = PidFile(s.pid_file) if s.pid_file else None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        LOG.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    agent = Agent(s)
+    try:
+        if pidfile:
+            pidfile.acquire()
+        agent.start()
+    except (exception.Vio4wdException, OSError) as exc:
+        LOG.error("cannot start: %s", exc)
+        _fail("cannot start: %s" % exc)
+        agent.stop()
+        if pidfile:
+            pidfile.release()
+        return 1
+    LOG.info("vio4wd agent running (pid file %s)", s.pid_file)
+    while not stop.wait(1.0):
+        pass
+    agent.stop()
+    if pidfile:
+        pidfile.release()
+    LOG.info("vio4wd agent stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reader for virtio-forwarder's /etc/default/virtioforwarder.
+
+The file is a shell fragment of ``NAME=value`` lines; values may be quoted
+or bash arrays ``(a b c)``.  Each variable this agent understands becomes an
+oslo.config override; errors name the variable and its value.  Variables of
+features this version does not have are accepted and reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import shlex
+from typing import Any, Callable
+
+from oslo_config import cfg
+
+from vio4wd_agent.conf import parsing
+from vio4wd_agent.exception import ConfigError
+
+LOG = logging.getLogger(__name__)
+
+_LINE_RE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+Value = str | list[str]
+
+
+@dataclasses.dataclass
+class LegacyConfig:
+    path: str
+    variables: dict[str, Value]
+    # (group, option) -> value, and -> the variable it came from
+    overrides: dict[tuple[str, str], Any] = dataclasses.field(
+        default_factory=dict)
+    origins: dict[tuple[str, str], str] = dataclasses.field(
+        default_factory=dict)
+    log_level: int | None = None
+    not_supported: list[str] = dataclasses.field(default_factory=list)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+
+def _array_body(text: str) -> tuple[str, bool]:
+    """The text of a bash array up to its closing ')', comments dropped.
+
+    Returns (body, closed); a ')' inside quotes does not close the array.
+    """
+    body: list[str] = []
+    quote = ""
+    at_word_start = True
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == "\\" and quote == '"' and i + 1 < len(text):
+                body.append(ch)
+                i += 1
+                ch = text[i]
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and at_word_start:
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        elif ch == ")":
+            return "".join(body), True
+        body.append(ch)
+        at_word_start = ch.isspace()
+        i += 1
+    return "".join(body), False
+
+
+def parse_text(text: str, path: str = "<legacy config>") -> dict[str, Value]:
+    """NAME -> string or list of strings, in file order (later wins)."""
+    variables: dict[str, Value] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        lineno, line = i + 1, lines[i].strip()
+        i += 1
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1] + lines[i].strip()
+            i += 1
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE_RE.match(line)
+        if m is None:
+            raise ConfigError(name="%s line %d" % (path, lineno), value=line,
+                              reason="expected NAME=value")
+        name, raw = m.group(1), m.group(2).strip()
+        if raw.startswith("("):
+            pending = raw[1:]
+            body, closed = _array_body(pending)
+            while not closed and i < len(lines):
+                pending += "\n" + lines[i]
+                i += 1
+                body, closed = _array_body(pending)
+            if not closed:
+                raise ConfigError(name=name, value=raw,
+                                  reason="unterminated bash array")
+            try:
+                variables[name] = shlex.split(body)
+            except ValueError as exc:
+                raise ConfigError(name=name, value=raw,
+                                  reason=str(exc)) from None
+            continue
+        try:
+            words = shlex.split(raw, comments=True)
+        except ValueError as exc:
+            raise ConfigError(name=name, value=raw, reason=str(exc)) from None
+        if len(words) > 1:
+            raise ConfigError(name=name, value=raw,
+                              reason="a value with spaces must be quoted")
+        variables[name] = words[0] if words else ""
+    return variables
+
+
+# ---- variable handlers ---------------------------------------------------
+
+def _scalar(name: str, value: Value) -> str:
+    if isinstance(value, list):
+        if len(value) == 1:
+            return value[0]
+        raise ConfigError(name=name, value=value,
+                          reason="a bash array is not allowed here")
+    return value
+
+
+def _items(value: Value) -> list[str]:
+    if isinstance(value, list):
+        return value
+    return value.split()
+
+
+def _flag(name: str, value: Value) -> bool:
+    text = _scalar(name, value).strip()
+    try:
+        return parsing.parse_bool(text) if text else False
+    except ValueError:
+        # virtio-forwarder enables the feature for any non-empty value.
+        return True
+
+
+def _int(name: str, value: Value, lo: int, hi: int | None = None) -> int:
+    text = _scalar(name, value)
+    try:
+        number = int(text.strip())
+    except ValueError:
+        raise ConfigError(name=name, value=text,
+                          reason="not a number") from None
+    if number < lo or (hi is not None and number > hi):
+        raise ConfigError(name=name, value=text,
+                          reason="must be between %d and %s"
+                          % (lo, hi if hi is not None else "infinity"))
+    return number
+
+
+def _each(name: str, value: Value, parse: Callable[[str], Any]) -> list[str]:
+    entries = _items(value)
+    for entry in entries:
+        try:
+            parse(entry)
+        except ValueError as exc:
+            raise ConfigError(name=name, value=entry, reason=str(exc)) from None
+    return entries
+
+
+def _checked(name: str, value: Value, parse: Callable[[str], Any]) -> str:
+    text = _scalar(name, value).strip()
+    try:
+        parse(text)
+    except ValueError as exc:
+        raise ConfigError(name=name, value=text, reason=str(exc)) from None
+    return text
+
+
+_Handler = Callable[[str, Value], Any]
+
+# variable -> (group, option, handler)
+_MAP: dict[str, tuple[str, str, _Handler]] = {
+    "VIRTIOFWD_CPU_MASK": ("dataplane", "worker_cpus", lambda n, v: _checked(
+        n, v, parsing.parse_cpu_list)),
+    "VIRTIOFWD_MASTER_LCORE": ("dataplane", "main_lcore",
+                               lambda n, v: _int(n, v, 0)),
+    "VIRTIOFWD_LOG_LEVEL": ("dataplane", "log_level",
+                            lambda n, v: _int(n, v, 0, 7)),
+    "VIRTIOFWD_HUGETLBFS_MOUNT_POINT": ("dataplane", "hugepage_dir",
+                                        lambda n, v: _scalar(n, v)),
+    "VIRTIOFWD_SOCKET_DIR": ("vhost", "socket_dir",
+                             lambda n, v: _scalar(n, v)),
+    "VIRTIOFWD_SOCKET_FNAME_PATTERN": ("vhost", "socket_pattern",
+                                       lambda n, v: _checked(
+                                           n, v, parsing.check_socket_pattern)),
+    "VIRTIOFWD_SOCKET_OWNER": ("vhost", "socket_owner",
+                               lambda n, v: _scalar(n, v)),
+    "VIRTIOFWD_SOCKET_GROUP": ("vhost", "socket_group",
+                               lambda n, v: _scalar(n, v)),
+    "VIRTIOFWD_VHOST_CLIENT": ("vhost", "client_mode", _flag),
+    "VIRTIOFWD_JUMBO": ("vhost", "jumbo", _flag),
+    "VIRTIOFWD_MRGBUF": ("vhost", "mrgbuf", _flag),
+    "VIRTIOFWD_TSO": ("vhost", "tso", _flag),
+    "VIRTIOFWD_STATIC_VFS": ("relay", "static_vfs", lambda n, v: _each(
+        n, v, parsing.parse_static_vf)),
+    "VIRTIOFWD_CPU_PINS": ("relay", "cpu_pins", lambda n, v: _each(
+        n, v, parsing.parse_cpu_pin)),
+    "VIO4WD_DEVICE_MAP": ("relay", "device_map", lambda n, v: _each(
+        n, v, parsing.parse_device_map_entry)),
+    "VIRTIOFWD_PID_DIR": ("agent", "pid_file", lambda n, v: os.path.join(
+        _scalar(n, v), "virtioforwarder.pid")),
+}
+
+# Flags virtio-forwarder treats as off when the variable is absent.
+_FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
+                          "VIRTIOFWD_MRGBUF", "VIRTIOFWD_TSO")
+
+# Known variables of features this version does not implement yet.
+NOT_YET_SUPPORTED = (
+    "VIRTIOFWD_ZMQ_PORT_CONTROL_EP", "VIRTIOFWD_ZMQ_STATS_EP",
+    "VIRTIOFWD_ZMQ_CORE_SCHED_EP", "VIRTIOFWD_ZMQ_CONFIG_EP",
+    "VIRTIOFWD_OVSDB_SOCK_PATH", "VIRTIOFWD_IPC_PORT_CONTROL",
+    "VIRTIOFWD_DYNAMIC_SOCKETS", "VIRTIOFWD_BIND_VFIO_PCI",
+    "VIRTIOFWD_CPU_NIC_SAME_NUMA", "VIRTIOFWD_VFIO_VF_TOKEN",
+    "VIRTIOFWD_ZERO_COPY", "VIO4WD_CORE_SCHED_ENABLE",
+    "VIO4WD_CORE_SCHED_SENSITIVITY", "VIO4WD_CORE_SCHED_POLL_INTERVAL",
+    "VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT", "VIO4WD_CORE_SCHED_LOG_LEVEL",
+)
+# Meaningful only to virtio-forwarder's own start script.
+IGNORED = ("VIRTIOFWD_BINARY",)
+
+
+def _is_empty(value: Value) -> bool:
+    return value == "" or value == []
+
+
+def interpret(variables: dict[str, Value], path: str) -> LegacyConfig:
+    legacy = LegacyConfig(path=path, variables=variables)
+    for name in _FLAGS_OFF_WHEN_ABSENT:
+        group, opt, _ = _MAP[name]
+        legacy.overrides[(group, opt)] = False
+        legacy.origins[(group, opt)] = name
+    for name, value in variables.items():
+        if name in _MAP:
+            group, opt, handler = _MAP[name]
+            legacy.origins[(group, opt)] = name
+            if _is_empty(value) and name not in _FLAGS_OFF_WHEN_ABSENT:
+                continue  # blank means "the default", as in the original
+            legacy.overrides[(group, opt)] = handler(name, value)
+            if name == "VIRTIOFWD_LOG_LEVEL":
+                legacy.log_level = legacy.overrides[(group, opt)]
+        elif name in NOT_YET_SUPPORTED:
+            if not _is_empty(value) and not (
+                    name == "VIO4WD_CORE_SCHED_ENABLE" and value != "true"):
+                legacy.not_supported.append(name)
+        elif name in IGNORED:
+            legacy.ignored.append(name)
+        else:
+            legacy.unknown.append(name)
+    return legacy
+
+
+def read(path: str) -> LegacyConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(name="--legacy-config", value=path,
+                          reason=exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(name="--legacy-config", value=path,
+                          reason="not a text file") from None
+    return interpret(parse_text(text, path), path)
+
+
+def apply(conf: cfg.ConfigOpts, legacy: LegacyConfig) -> None:
+    for (group, opt), value in legacy.overrides.items():
+        conf.set_override(opt, value, group=group)
+
+
+def report(legacy: LegacyConfig) -> None:
+    """Log what the file set that this version does not act on."""
+    for name in legacy.not_supported:
+        LOG.warning("%s: %s is set but not supported yet by this version; "
+                    "ignored", legacy.path, name)
+    for name in legacy.unknown:
+        LOG.warning("%s: unknown variable %s ignored", legacy.path, name)

@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Validated settings of an agent, built once from the option values.
+
+Every error names where the value came from: the legacy variable when the
+legacy file set it, else ``[group] option``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, TypeVar
+
+from oslo_config import cfg
+
+from vio4wd_agent.conf import parsing
+from vio4wd_agent.exception import ConfigError
+from vio4wd_agent.relay import eal
+from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.vhostuser import sockets
+
+T = TypeVar("T")
+
+_ONLINE = "/sys/devices/system/cpu/online"
+
+
+def online_cpus() -> list[int]:
+    try:
+        with open(_ONLINE, encoding="utf-8") as f:
+            return parsing.parse_cpu_list(f.read())
+    except (OSError, ValueError):
+        import os
+        return list(range(os.cpu_count() or 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class VhostFlags:
+    client: bool
+    jumbo: bool
+    mrgbuf: bool
+    tso: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    main_lcore: int
+    worker_cpus: list[int]
+    memory: eal.MemoryPlan
+    eal_args: list[str]
+    sockets: sockets.SocketPolicy
+    flags: VhostFlags
+    static_relays: list[RelaySpec]
+    pins: dict[int, parsing.CpuPin]
+    device_map: dict[str, str]
+    pid_file: str | None
+    state_dir: str
+
+
+class _Namer:
+    def __init__(self, origins: dict[tuple[str, str], str]) -> None:
+        self.origins = origins
+
+    def __call__(self, group: str, opt: str) -> str:
+        return self.origins.get((group, opt), "[%s] %s" % (group, opt))
+
+    def parse(self, group: str, opt: str, value: str,
+              parse: Callable[[str], T]) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise ConfigError(name=self(group, opt), value=value,
+                              reason=str(exc)) from None
+
+
+def resolve_vf(vf: str, device_map: dict[str, str]) -> str:
+    """PCI address -> its device-map devargs if mapped, else itself."""
+    pci = parsing.normalize_pci(vf)
+    if pci is not None:
+        return device_map.get(pci, pci)
+    return vf
+
+
+def _cpus(conf: cfg.ConfigOpts, name: _Namer) -> tuple[int, list[int]]:
+    online = online_cpus()
+    main = conf.dataplane.main_lcore
+    if main not in online:
+        raise ConfigError(name=name("dataplane", "main_lcore"), value=main,
+                          reason="CPU is not online (online: %s)"
+                          % parsing.format_cpu_list(online))
+    text = conf.dataplane.worker_cpus
+    if text is None:
+        workers = [c for c in online if c != main] or [main]
+        if workers == [main]:
+            raise ConfigError(name=name("dataplane", "worker_cpus"),
+                              value="", reason="only one CPU is online; a "
+                              "worker needs a CPU besides the main lcore")
+        return main, workers
+    workers = name.parse("dataplane", "worker_cpus", text,
+                         parsing.parse_cpu_list)
+    offline = [c for c in workers if c not in online]
+    if offline:
+        raise ConfigError(name=name("dataplane", "worker_cpus"), value=text,
+                          reason="CPU %s not online (online: %s)"
+                          % (parsing.format_cpu_list(offline),
+                             parsing.format_cpu_list(online)))
+    if main in workers:
+        raise ConfigError(name=name("dataplane", "worker_cpus"), value=text,
+                          reason="includes the main lcore %d (%s); use other "
+                          "CPUs for workers" % (main,
+                                                name("dataplane",
+                                                     "main_lcore")))
+    return main, workers
+
+
+def _entries(conf: cfg.ConfigOpts, name: _Namer, opt: str,
+             parse: Callable[[str], Any]) -> list[Any]:
+    return [name.parse("relay", opt, v, parse)
+            for v in getattr(conf.relay, opt)]
+
+
+def build(conf: cfg.ConfigOpts,
+          origins: dict[tuple[str, str], str] | None = None) -> Settings:
+    name = _Namer(origins or {})
+    main, workers = _cpus(conf, name)
+
+    vh = conf.vhost
+    pattern = name.parse("vhost", "socket_pattern", vh.socket_pattern,
+                         parsing.check_socket_pattern)
+    policy = sockets.SocketPolicy(
+        directory=vh.socket_dir, pattern=pattern,
+        uid=sockets.resolve_user(vh.socket_owner,
+                                 name("vhost", "socket_owner")),
+        gid=sockets.resolve_group(vh.socket_group,
+                                  name("vhost", "socket_group")),
+        mode=sockets.parse_mode(vh.socket_mode, name("vhost", "socket_mode")))
+    flags = VhostFlags(client=vh.client_mode, jumbo=vh.jumbo,
+                       mrgbuf=vh.mrgbuf, tso=vh.tso)
+
+    device_map = dict(_entries(conf, name, "device_map",
+                               parsing.parse_device_map_entry))
+    pins: dict[int, parsing.CpuPin] = {}
+    for pin in _entries(conf, name, "cpu_pins", parsing.parse_cpu_pin):
+        bad = [c for c in (pin.vf_to_vm, pin.vm_to_vf) if c not in workers]
+        if bad:
+            raise ConfigError(name=name("relay", "cpu_pins"),
+                              value="%d:%d,%d" % (pin.relay_id, pin.vf_to_vm,
+                                                  pin.vm_to_vf),
+                              reason="CPU %d is not a worker CPU (workers: "
+                              "%s)" % (bad[0],
+                                       parsing.format_cpu_list(workers)))
+        pins[pin.relay_id] = pin
+
+    static: list[RelaySpec] = []
+    seen: dict[int, str] = {}
+    for vf, relay_id in _entries(conf, name, "static_vfs",
+                                 parsing.parse_static_vf):
+        if relay_id in seen:
+            raise ConfigError(name=name("relay", "static_vfs"),
+                              value="%s=%d" % (vf, relay_id),
+                              reason="relay id %d is already given to %s"
+                              % (relay_id, seen[relay_id]))
+        seen[relay_id] = vf
+        pin = pins.get(relay_id)
+        static.append(RelaySpec(
+            relay_id=relay_id, vhost_path=policy.path_for(relay_id),
+            vf=resolve_vf(vf, device_map), client=flags.client,
+            jumbo=flags.jumbo, mrgbuf=flags.mrgbuf, tso=flags.tso,
+            cpus=(pin.vf_to_vm, pin.vm_to_vf) if pin else (None, None)))
+
+    dp = conf.dataplane
+    relays = max(dp.expected_relays, len(static))
+    memory = eal.plan_memory(
+        dp.hugepage_dir, name("dataplane", "hugepage_dir"),
+        needed_mb=eal.memory_needed_mb(relays, flags.jumbo),
+        minimum_mb=eal.memory_needed_mb(max(1, len(static)), flags.jumbo),
+        memory_mb=dp.memory_mb)
+    args = eal.build_eal_args(main_lcore=main, worker_cpus=workers,
+                              file_prefix=dp.file_prefix, memory=memory,
+                              log_level=dp.log_level,
+                              extra=dp.extra_eal_args)
+    return Settings(main_lcore=main, worker_cpus=workers, memory=memory,
+                    eal_args=args, sockets=policy, flags=flags,
+                    static_relays=static, pins=pins, device_map=device_map,
+                    pid_file=conf.agent.pid_file or None,
+                    state_dir=conf.agent.state_dir)

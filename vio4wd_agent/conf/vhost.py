@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Options of the vhost-user side: sockets and the features offered."""
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("vhost", title="vhost-user sockets")
+
+OPTS = [
+    cfg.StrOpt("socket_dir", default="/tmp/virtio-forwarder",
+               help="Directory of the vhost-user sockets; created at start "
+                    "if missing."),
+    cfg.StrOpt("socket_pattern", default="virtio-forwarder%u.sock",
+               help="Socket file name; exactly one %u, the relay id."),
+    cfg.StrOpt("socket_owner",
+               help="User owning the sockets the relay creates (server "
+                    "mode). Unset: the agent's user."),
+    cfg.StrOpt("socket_group",
+               help="Group owning the sockets the relay creates. Unset: "
+                    "the agent's group."),
+    cfg.StrOpt("socket_mode", default="0660",
+               help="Permissions (octal) of the sockets the relay creates."),
+    cfg.BoolOpt("client_mode", default=False,
+                help="Relays are vhost-user clients: QEMU creates the "
+                     "socket and the relay connects, reconnecting forever."),
+    cfg.BoolOpt("dynamic_sockets", default=False,
+                help="Sockets are registered by port control instead of "
+                     "being derived from relay ids."),
+    cfg.BoolOpt("jumbo", default=False,
+                help="MTU 9000 on the VF (clamped to what it supports)."),
+    cfg.BoolOpt("mrgbuf", default=True,
+                help="Offer mergeable rx buffers to the guest."),
+    cfg.BoolOpt("tso", default=False,
+                help="Offer TSO and checksum offloads to the guest."),
+]

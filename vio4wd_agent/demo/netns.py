@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Network namespaces and veth pairs for VF stand-ins (demo, tests, bench).
+
+Everything is created with iproute2 and removed by the same object; the
+caller's own namespaces are never touched.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def ip(*args: str, netns: str | None = None) -> None:
+    cmd = ["ip"] + (["-n", netns] if netns else []) + list(args)
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "setns: %s" % os.strerror(err))
+
+
+class NetNamespace:
+    """A namespace we create; ``enter()`` moves the calling thread into it.
+
+    Threads and processes started afterwards inherit it, which is how a
+    DPDK af_packet port and the kernel end of its veth end up together,
+    away from the host's interfaces.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._home: int | None = None
+
+    def create(self) -> "NetNamespace":
+        ip("netns", "add", self.name)
+        ip("link", "set", "lo", "up", netns=self.name)
+        return self
+
+    def enter(self) -> None:
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        fd = os.open("/var/run/netns/%s" % self.name, os.O_RDONLY)
+        try:
+            _setns(fd)
+        finally:
+            os.close(fd)
+
+    def leave(self) -> None:
+        if self._home is not None:
+            _setns(self._home)
+            os.close(self._home)
+            self._home = None
+
+    def delete(self) -> None:
+        self.leave()
+        subprocess.run(["ip", "netns", "delete", self.name],
+                       capture_output=True)
+
+    def add_veth(self, name: str, peer: str) -> None:
+        """A veth pair inside this namespace, both ends up, no IPv6 noise."""
+        ip("link", "add", name, "type", "veth", "peer", "name", peer,
+           netns=self.name)
+        for dev in (name, peer):
+            subprocess.run(["ip", "netns", "exec", self.name, "sysctl", "-qw",
+                            "net.ipv6.conf.%s.disable_ipv6=1" % dev],
+                           check=True, capture_output=True)
+            ip("link", "set", dev, "up", netns=self.name)
+
+    def link_set(self, dev: str, state: str) -> None:
+        ip("link", "set", dev, state, netns=self.name)
+
+    def counters(self, dev: str) -> dict[str, int]:
+        """Kernel counters of ``dev``; read from inside the namespace."""
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.name, "cat",
+             "/sys/class/net/%s/statistics/rx_packets" % dev,
+             "/sys/class/net/%s/statistics/tx_packets" % dev,
+             "/sys/class/net/%s/statistics/rx_bytes" % dev,
+             "/sys/class/net/%s/statistics/tx_bytes" % dev],
+            check=True, capture_output=True, text=True).stdout.split()
+        keys = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
+        return dict(zip(keys, (int(v) for v in out)))

@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: Apache-2.0
+"""RelayEngine: the only Python module that imports the compiled data plane.
+
+It turns C return codes into typed exceptions carrying the C side's
+description of what failed, and C structs into the dataclasses of
+:mod:`vio4wd_agent.relay.model`.  Every call is thread-safe (the C side
+serialises control calls) and releases the GIL while in C.
+"""
+from __future__ import annotations
+
+import errno as errno_mod
+import logging
+import threading
+from typing import Sequence
+
+from vio4wd_agent import exception
+from vio4wd_agent.relay import model
+
+from vio4wd_agent.relay._dpdk import ffi, lib  # type: ignore[import-not-found]
+
+LOG = logging.getLogger(__name__)
+
+BURST: int = lib.V4W_BURST
+PATH_MAX: int = lib.V4W_PATH_MAX
+DEVARGS_MAX: int = lib.V4W_DEVARGS_MAX
+_NONE: int = lib.V4W_NONE
+
+_ERRNO_CLASSES: dict[int, type[exception.EngineError]] = {
+    errno_mod.EEXIST: exception.RelayExists,
+    errno_mod.ENOENT: exception.NotFound,
+    errno_mod.EBUSY: exception.ResourceBusy,
+    errno_mod.EADDRINUSE: exception.ResourceBusy,
+    errno_mod.EINVAL: exception.InvalidArgument,
+    errno_mod.ENOSPC: exception.OutOfResources,
+    errno_mod.ENOMEM: exception.OutOfResources,
+    errno_mod.ENODEV: exception.DeviceError,
+    errno_mod.ENOTSUP: exception.DeviceError,
+    errno_mod.EIO: exception.DeviceError,
+    errno_mod.EALREADY: exception.EngineNotRunning,
+}
+
+_started = False
+_start_lock = threading.Lock()
+
+
+def _check(rc: int) -> int:
+    if rc >= 0:
+        return rc
+    err = -rc
+    detail = ffi.string(lib.v4w_last_error()).decode("utf-8", "replace")
+    if not detail:
+        detail = "%s (errno %d)" % (errno_mod.errorcode.get(err, "?"), err)
+    cls = _ERRNO_CLASSES.get(err, exception.EngineError)
+    raise cls(err, detail)
+
+
+def _cpu(value: int | None) -> int:
+    return _NONE if value is None else value
+
+
+def _opt(value: int) -> int | None:
+    return None if value == _NONE else value
+
+
+def _dir_stats(d) -> model.DirectionStats:  # type: ignore[no-untyped-def]
+    return model.DirectionStats(
+        rx_pkts=d.rx_pkts, rx_bytes=d.rx_bytes,
+        tx_pkts=d.tx_pkts, tx_bytes=d.tx_bytes,
+        drop_full_pkts=d.drop_full_pkts, drop_full_bytes=d.drop_full_bytes,
+        drop_noconn_pkts=d.drop_noconn_pkts,
+        drop_noconn_bytes=d.drop_noconn_bytes,
+        retries=d.retries, held=d.held, cpu=_opt(d.cpu))
+
+
+def _encode(what: str, value: str, limit: int, relay_id: int) -> bytes:
+    raw = value.encode("utf-8")
+    if len(raw) >= limit:
+        raise exception.InvalidArgument(
+            errno_mod.EINVAL, "relay %d: %s is %d bytes long, the limit is "
+            "%d: %r" % (relay_id, what, len(raw), limit - 1, value))
+    if b"\0" in raw:
+        raise exception.InvalidArgument(
+            errno_mod.EINVAL, "relay %d: %s contains a NUL byte: %r"
+            % (relay_id, what, value))
+    return raw
+
+
+class RelayEngine:
+    """The data plane of this process (there can be only one EAL)."""
+
+    def __init__(self) -> None:
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self, eal_args: Sequence[str]) -> None:
+        """Start the EAL and the worker lcores.  Once per process."""
+        global _started
+        with _start_lock:
+            if _started:
+                raise exception.EngineNotRunning(
+                    errno_mod.EALREADY,
+                    "the DPDK EAL was already started in this process")
+            _started = True
+        LOG.info("starting the data plane: %s", " ".join(eal_args))
+        keep = [ffi.new("char[]", a.encode()) for a in eal_args]
+        _check(lib.v4w_eal_init(len(keep), ffi.new("char *[]", keep)))
+        self._running = True
+        limits = self.limits()
+        LOG.info("data plane up: workers on CPUs %s; this DPDK build allows "
+                 "%d ethernet ports and %d relays", self.workers(),
+                 limits.max_ethports, limits.max_relays)
+
+    def shutdown(self) -> None:
+        if self._running:
+            self._running = False
+            lib.v4w_shutdown()
+
+    def add_relay(self, spec: model.RelaySpec) -> model.RelayState:
+        conf = ffi.new("struct v4w_relay_conf *")
+        conf.id = spec.relay_id
+        conf.vf_devargs = _encode("VF devargs", spec.vf, DEVARGS_MAX,
+                                  spec.relay_id)
+        conf.vhost_path = _encode("vhost-user socket path", spec.vhost_path,
+                                  PATH_MAX, spec.relay_id)
+        conf.flags = ((lib.V4W_F_CLIENT if spec.client else 0) |
+                      (lib.V4W_F_JUMBO if spec.jumbo else 0) |
+                      (lib.V4W_F_MRGBUF if spec.mrgbuf else 0) |
+                      (lib.V4W_F_TSO if spec.tso else 0))
+        conf.cpu = [_cpu(spec.cpus[0]), _cpu(spec.cpus[1])]
+        conf.numa_hint = _cpu(spec.numa_hint)
+        _check(lib.v4w_relay_add(conf))
+        return self.relay(spec.relay_id)
+
+    def remove_relay(self, relay_id: int) -> None:
+        _check(lib.v4w_relay_remove(relay_id))
+
+    def set_numa_node(self, relay_id: int, node: int) -> None:
+        """Move the relay's mempool to ``node`` now."""
+        _check(lib.v4w_relay_set_numa(relay_id, node))
+
+    def relay(self, relay_id: int) -> model.RelayState:
+        info = ffi.new("struct v4w_relay_info *")
+        _check(lib.v4w_relay_get(relay_id, info))
+        return model.RelayState(
+            relay_id=info.id,
+            vhost_path=ffi.string(info.vhost_path).decode(),
+            vf_name=ffi.string(info.vf_name).decode(),
+            vf_port=_opt(info.vf_port),
+            vf_ready=bool(info.vf_ready),
+            vm_connected=bool(info.vm_connected),
+            client=bool(info.flags & lib.V4W_F_CLIENT),
+            numa_node=info.numa_node,
+            vm_numa_node=_opt(info.vm_numa_node),
+            mtu=info.mtu,
+            pool_moves=info.pool_moves,
+            vm_connects=info.vm_connects,
+            vf_to_vm=_dir_stats(info.dir[lib.V4W_VF_TO_VM]),
+            vm_to_vf=_dir_stats(info.dir[lib.V4W_VM_TO_VF]))
+
+    def relay_ids(self) -> list[int]:
+        n = lib.v4w_relay_list(ffi.NULL, 0)
+        while True:
+            buf = ffi.new("uint32_t[]", max(n, 1))
+            got = lib.v4w_relay_list(buf, n)
+            if got <= n:
+                return sorted(buf[i] for i in range(got))
+            n = got
+
+    def relays(self) -> list[model.RelayState]:
+        states = []
+        for relay_id in self.relay_ids():
+            try:
+                states.append(self.relay(relay_id))
+            except exception.NotFound:
+                pass  # removed meanwhile
+        return states
+
+    def workers(self) -> list[int]:
+        buf = ffi.new("int32_t[]", 1024)
+        n = lib.v4w_workers(buf, 1024)
+        return [buf[i] for i in range(min(n, 1024))]
+
+    @staticmethod
+    def limits() -> model.Limits:
+        out = ffi.new("struct v4w_limits *")
+        lib.v4w_get_limits(out)
+        return model.Limits(max_ethports=out.max_ethports,
+                            max_relays=out.max_relays,
+                            max_lcores=out.max_lcores, burst=out.burst)
+
+    def resources(self) -> model.Resources:
+        out = ffi.new("struct v4w_resources *")
+        lib.v4w_get_resources(out)
+        return model.Resources(relays=out.relays, ports=out.ports,
+                               mempools=out.mempools, workers=out.workers)

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Plain data describing relays: what is asked for and what is observed."""
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class Direction(enum.IntEnum):
+    VF_TO_VM = 0
+    VM_TO_VF = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RelaySpec:
+    """A relay as requested: one VF (or none yet) and one vhost-user socket."""
+
+    relay_id: int
+    vhost_path: str
+    vf: str = ""                    # DPDK devargs, or "" for a socket only
+    client: bool = False            # vhost-user client (VM owns the socket)
+    jumbo: bool = False
+    mrgbuf: bool = True
+    tso: bool = False
+    cpus: tuple[int | None, int | None] = (None, None)  # VF->VM, VM->VF
+    numa_hint: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionStats:
+    """Monotonic counters of one direction, plus where it runs now."""
+
+    rx_pkts: int
+    rx_bytes: int
+    tx_pkts: int
+    tx_bytes: int
+    drop_full_pkts: int
+    drop_full_bytes: int
+    drop_noconn_pkts: int
+    drop_noconn_bytes: int
+    retries: int
+    held: int
+    cpu: int | None
+
+    @property
+    def dropped_pkts(self) -> int:
+        return self.drop_full_pkts + self.drop_noconn_pkts
+
+
+@dataclasses.dataclass(frozen=True)
+class RelayState:
+    relay_id: int
+    vhost_path: str
+    vf_name: str
+    vf_port: int | None
+    vf_ready: bool
+    vm_connected: bool
+    client: bool
+    numa_node: int
+    vm_numa_node: int | None
+    mtu: int
+    pool_moves: int
+    vm_connects: int
+    vf_to_vm: DirectionStats
+    vm_to_vf: DirectionStats
+
+    def direction(self, d: Direction) -> DirectionStats:
+        return self.vf_to_vm if d is Direction.VF_TO_VM else self.vm_to_vf
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_ethports: int
+    max_relays: int
+    max_lcores: int
+    burst: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    relays: int
+    ports: int
+    mempools: int
+    workers: int
