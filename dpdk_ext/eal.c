@@ -3,11 +3,13 @@
  *
  * EAL start and stop, worker launch, the housekeeping thread, errors.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -22,6 +24,8 @@
 RTE_LOG_REGISTER(v4w_logtype, user.vio4wd.relay, INFO);
 
 static __thread char errmsg[V4W_ERRMSG_MAX];
+/* What DPDK logged on this thread since v4w_dpdk_said_reset(). */
+static __thread char dpdk_said[320];
 static int eal_state;   /* 0 never started, 1 running, 2 shut down */
 
 static pthread_t housekeeper;
@@ -49,6 +53,63 @@ const char *
 v4w_last_error(void)
 {
 	return errmsg;
+}
+
+void
+v4w_dpdk_said_reset(void)
+{
+	dpdk_said[0] = 0;
+}
+
+const char *
+v4w_dpdk_said(void)
+{
+	size_t n = strlen(dpdk_said);
+
+	while (n > 0 && (dpdk_said[n - 1] == ' ' || dpdk_said[n - 1] == ';'))
+		dpdk_said[--n] = 0;
+	return dpdk_said;
+}
+
+/*
+ * DPDK's log stream: everything still goes to stderr, and the lines a
+ * control call causes are kept so its error can quote what the driver
+ * said ("ioctl failed (SIOCGIFINDEX): No such device") instead of a bare
+ * errno.
+ */
+static ssize_t
+log_write(void *cookie __rte_unused, const char *buf, size_t size)
+{
+	size_t used = strlen(dpdk_said), i;
+
+	if (write(STDERR_FILENO, buf, size) < 0)
+		; /* nowhere to report it */
+	for (i = 0; i < size && used + 3 < sizeof(dpdk_said); i++) {
+		char c = buf[i];
+
+		if (c == '\n') {
+			if (used > 0 && dpdk_said[used - 1] != ' ') {
+				memcpy(dpdk_said + used, "; ", 2);
+				used += 2;
+			}
+			continue;
+		}
+		dpdk_said[used++] = c;
+	}
+	dpdk_said[used] = 0;
+	return size;
+}
+
+static void
+log_capture(void)
+{
+	static cookie_io_functions_t io = { .write = log_write };
+	FILE *f = fopencookie(NULL, "w", io);
+
+	if (f != NULL) {
+		setvbuf(f, NULL, _IOLBF, 0);
+		rte_openlog_stream(f);
+	}
 }
 
 void
@@ -120,6 +181,7 @@ v4w_eal_init(int argc, char **argv)
 	if (eal_state != 0)
 		return v4w_fail(EALREADY, "the DPDK EAL can be started only "
 				"once per process");
+	log_capture();
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0)
 		return v4w_fail(rte_errno ? rte_errno : EINVAL,

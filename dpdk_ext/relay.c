@@ -253,12 +253,13 @@ vf_probe(struct v4w_relay *r)
 {
 	int ret;
 
+	v4w_dpdk_said_reset();
 	ret = rte_dev_probe(r->vf_devargs);
 	if (ret < 0 && ret != -EEXIST)
-		return v4w_fail(ret, "relay %u: cannot attach VF '%s': %s "
-				"(unknown driver, bad devargs or missing "
-				"device?)", r->id, r->vf_devargs,
-				rte_strerror(-ret));
+		return v4w_fail(ret, "relay %u: cannot attach VF '%s': %s",
+				r->id, r->vf_devargs, v4w_dpdk_said()[0] ?
+				v4w_dpdk_said() : "no driver matches, the "
+				"devargs are wrong or the device is missing");
 	if (find_port(r->vf_name, &r->port_id) < 0) {
 		if (ret == 0)
 			rte_eal_hotplug_remove(strchr(r->vf_name, ':') ?
@@ -277,6 +278,7 @@ vf_queues_setup(struct v4w_relay *r, int node)
 	uint16_t nrxd = V4W_RXD, ntxd = V4W_TXD;
 	int ret;
 
+	v4w_dpdk_said_reset();
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(r->port_id, &nrxd, &ntxd);
 	if (ret == 0)
 		ret = rte_eth_rx_queue_setup(r->port_id, 0, nrxd, node, NULL,
@@ -285,12 +287,15 @@ vf_queues_setup(struct v4w_relay *r, int node)
 		ret = rte_eth_tx_queue_setup(r->port_id, 0, ntxd, node, NULL);
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot set up the queues of "
-				"VF '%s': %s", r->id, r->vf_name,
-				rte_strerror(-ret));
+				"VF '%s': %s%s%s", r->id, r->vf_name,
+				rte_strerror(-ret), v4w_dpdk_said()[0] ?
+				"; DPDK: " : "", v4w_dpdk_said());
 	ret = rte_eth_dev_start(r->port_id);
 	if (ret < 0)
-		return v4w_fail(ret, "relay %u: cannot start VF '%s': %s",
-				r->id, r->vf_name, rte_strerror(-ret));
+		return v4w_fail(ret, "relay %u: cannot start VF '%s': %s%s%s",
+				r->id, r->vf_name, rte_strerror(-ret),
+				v4w_dpdk_said()[0] ? "; DPDK: " : "",
+				v4w_dpdk_said());
 	/* A VF that must not see the VM's MAC is not ours to decide; a
 	 * refusal (untrusted VF) is fine. */
 	rte_eth_promiscuous_enable(r->port_id);

@@ -24,12 +24,21 @@ extern int v4w_logtype;
 /* Store a message for v4w_last_error() and return -abs(err). */
 int v4w_fail(int err, const char *fmt, ...) __rte_format_printf(2, 3);
 
+/* Lines DPDK logged on this thread since the last reset, "; "-joined. */
+void v4w_dpdk_said_reset(void);
+const char *v4w_dpdk_said(void);
+
 /* Virtqueue index of queue pair q, as seen by the backend. */
 #define V4W_GUEST_RXQ(q) ((q) * 2)
 #define V4W_GUEST_TXQ(q) ((q) * 2 + 1)
 
-/* A held burst is retried for at most this long before it is dropped. */
-#define V4W_RETRY_US 100
+/*
+ * A held burst is retried as long as the far side keeps taking packets; it
+ * is dropped once the far side took nothing for this long.  Long enough to
+ * ride out a descheduled vCPU, short enough that a dead peer costs little
+ * (meanwhile the VF's own ring absorbs, then counts, the excess).
+ */
+#define V4W_RETRY_US 5000
 
 /*
  * One direction of a relay.  Everything above `relay` is written only by
@@ -41,7 +50,7 @@ struct v4w_dir {
 	uint16_t held_off;
 	uint16_t held_n;
 	uint32_t held_bytes;
-	uint64_t held_since;      /* TSC of the first failed retry, 0 if none */
+	uint64_t held_since;      /* TSC of the last progress, 0 if none held */
 	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
 
 	struct v4w_relay *relay;

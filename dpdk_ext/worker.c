@@ -70,12 +70,13 @@ held_drop(struct v4w_dir *d, bool noconn)
 
 /*
  * Account `sent` packets from the front of the held burst; whatever the
- * far side did not take stays held and is retried next round until the
- * retry budget is spent.
+ * far side did not take stays held and is retried next round, until the
+ * far side has taken nothing for V4W_RETRY_US.
  */
 static inline void
 held_sent(struct v4w_dir *d, uint16_t sent)
 {
+	uint64_t now;
 	uint32_t bytes;
 
 	if (sent == d->held_n) {
@@ -85,6 +86,7 @@ held_sent(struct v4w_dir *d, uint16_t sent)
 		d->held_since = 0;
 		return;
 	}
+	now = rte_rdtsc();
 	if (sent > 0) {
 		bytes = burst_bytes(d->held + d->held_off, sent);
 		CNT_ADD(d->st.tx_pkts, sent);
@@ -92,10 +94,10 @@ held_sent(struct v4w_dir *d, uint16_t sent)
 		d->held_off += sent;
 		d->held_n -= sent;
 		d->held_bytes -= bytes;
-	}
-	if (d->held_since == 0) {
-		d->held_since = rte_rdtsc();
-	} else if (rte_rdtsc() - d->held_since > v4w_retry_tsc) {
+		d->held_since = now;
+	} else if (d->held_since == 0) {
+		d->held_since = now;
+	} else if (now - d->held_since > v4w_retry_tsc) {
 		held_drop(d, false);
 		return;
 	}

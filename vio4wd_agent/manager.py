@@ -46,6 +46,7 @@ class RelayManager:
         self._queue: queue.Queue[
             tuple[Request, concurrent.futures.Future] | None] = queue.Queue()
         self._owners: dict[int, str] = {}
+        self._paths: dict[str, int] = {}
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ------------------------------------------------------
@@ -103,7 +104,9 @@ class RelayManager:
         pin = self._pins.get(spec.relay_id)
         if pin is not None and spec.cpus == (None, None):
             spec = dataclasses.replace(spec, cpus=(pin.vf_to_vm, pin.vm_to_vf))
-        if not spec.client:
+        # A socket of one of our relays is not stale: let the engine say
+        # precisely what clashes.
+        if not spec.client and spec.vhost_path not in self._paths:
             sockets.clear_stale(spec.vhost_path)
         state = self._engine.add_relay(spec)
         if not spec.client:
@@ -115,6 +118,7 @@ class RelayManager:
                     "relay %d: cannot set owner/mode of %s: %s"
                     % (spec.relay_id, spec.vhost_path, exc)) from exc
         self._owners[spec.relay_id] = req.source
+        self._paths[spec.vhost_path] = spec.relay_id
         LOG.info("relay %d up (%s): VF %s <-> %s (%s), CPUs %s/%s",
                  spec.relay_id, req.source, state.vf_name or "none",
                  spec.vhost_path, "client" if spec.client else "server",
@@ -124,5 +128,7 @@ class RelayManager:
     def _remove(self, req: RemoveRelay) -> None:
         self._engine.remove_relay(req.relay_id)
         source = self._owners.pop(req.relay_id, None)
+        self._paths = {p: i for p, i in self._paths.items()
+                       if i != req.relay_id}
         LOG.info("relay %d removed (%s, added by %s)", req.relay_id,
                  req.source, source)

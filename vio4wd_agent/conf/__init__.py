@@ -11,8 +11,11 @@ _MODULES = (agent, dataplane, vhost, relay)
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     for mod in _MODULES:
-        conf.register_group(mod.GROUP)
-        conf.register_opts(mod.OPTS, group=mod.GROUP)
+        # A fresh group per ConfigOpts: oslo keeps overrides in the group
+        # object, and a shared one would leak them between instances.
+        group = cfg.OptGroup(mod.GROUP.name, title=mod.GROUP.title)
+        conf.register_group(group)
+        conf.register_opts(mod.OPTS, group=group)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

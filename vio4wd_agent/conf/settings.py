@@ -51,7 +51,6 @@ class Settings:
     pins: dict[int, parsing.CpuPin]
     device_map: dict[str, str]
     pid_file: str | None
-    state_dir: str
 
 
 class _Namer:
@@ -179,5 +178,4 @@ def build(conf: cfg.ConfigOpts,
     return Settings(main_lcore=main, worker_cpus=workers, memory=memory,
                     eal_args=args, sockets=policy, flags=flags,
                     static_relays=static, pins=pins, device_map=device_map,
-                    pid_file=conf.agent.pid_file or None,
-                    state_dir=conf.agent.state_dir)
+                    pid_file=conf.agent.pid_file or None)

@@ -7,6 +7,7 @@ caller's own namespaces are never touched.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import subprocess
 
@@ -75,13 +76,12 @@ class NetNamespace:
         ip("link", "set", dev, state, netns=self.name)
 
     def counters(self, dev: str) -> dict[str, int]:
-        """Kernel counters of ``dev``; read from inside the namespace."""
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.name, "cat",
-             "/sys/class/net/%s/statistics/rx_packets" % dev,
-             "/sys/class/net/%s/statistics/tx_packets" % dev,
-             "/sys/class/net/%s/statistics/rx_bytes" % dev,
-             "/sys/class/net/%s/statistics/tx_bytes" % dev],
-            check=True, capture_output=True, text=True).stdout.split()
-        keys = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
-        return dict(zip(keys, (int(v) for v in out)))
+        """Kernel counters of ``dev`` (rx_packets, tx_packets, ...)."""
+        out = subprocess.run(["ip", "-n", self.name, "-j", "-s", "link", "show",
+                              "dev", dev], check=True, capture_output=True,
+                             text=True).stdout
+        stats = json.loads(out)[0]["stats64"]
+        return {"rx_packets": stats["rx"]["packets"],
+                "rx_bytes": stats["rx"]["bytes"],
+                "tx_packets": stats["tx"]["packets"],
+                "tx_bytes": stats["tx"]["bytes"]}

@@ -50,9 +50,14 @@ class RawPort:
         self.sock.send(data)
 
     def send_frames(self, dst: str, src: str, count: int, size: int = 64,
-                    first_seq: int = 0, tag: bytes = b"v4w") -> None:
+                    first_seq: int = 0, tag: bytes = b"v4w",
+                    batch: int = 32, gap: float = 0.001) -> None:
+        """Send ``count`` numbered frames, ``batch`` at a time with ``gap``
+        seconds between batches, so a receiver sharing our CPU keeps up."""
         for i in range(count):
             self.sock.send(frame(dst, src, first_seq + i, size, tag))
+            if gap and (i + 1) % batch == 0:
+                time.sleep(gap)
 
     def receive(self, timeout: float, tag: bytes = b"v4w",
                 until: int | None = None) -> list[int]:

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""64-byte throughput of the vio4wd relay vs dpdk-testpmd io forwarding.
+
+Both forward between the same devices: ``net_null`` as the VF stand-in and
+a dpdk-testpmd virtio-user "VM" on the vhost-user socket, with the
+forwarding worker on the same CPU.  Each window starts fresh processes;
+relay and testpmd windows alternate; the result is the median of the
+paired ratios.
+
+    VF->VM: net_null floods, the VM (rxonly) counts what it receives.
+    VM->VF: the VM (txonly) sends; net_null (no-rx=1) takes and frees.
+            A txonly VM counts only what the forwarder took off its ring.
+
+Usage (root): .venv/bin/python bench/relay_throughput.py [--rounds N]
+The last line reads ``relay/testpmd VF->VM=x.xx VM->VF=y.yy``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from vio4wd_agent.conf.settings import online_cpus
+from vio4wd_agent.demo import hugepages, testpmd
+
+AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+
+
+def wait_path(path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s did not appear" % path)
+        time.sleep(0.02)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        cpus = online_cpus()
+        self.main, self.worker = cpus[0], cpus[-1]
+        self.vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
+        self.tmp = tempfile.mkdtemp(prefix="v4wbench-")
+        self.huge = hugepages.Hugepages(os.path.join(self.tmp, "huge"), 1024)
+        self.huge_dir = self.huge.setup()
+        if self.huge_dir is None:
+            print("no hugepages (%s): using --no-huge" % self.huge.reason)
+        self.seq = 0
+
+    def close(self) -> None:
+        self.huge.teardown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _socket(self) -> str:
+        self.seq += 1
+        d = os.path.join(self.tmp, "s%d" % self.seq)
+        os.makedirs(d)
+        return d
+
+    def _vm_rate(self, sock: str, direction: str) -> float:
+        """Start the VM on ``sock``; packets/s it receives or sends."""
+        vm = testpmd.TestPmd(
+            [testpmd.virtio_user_vdev(sock)],
+            lcores="0@%d,1@%d" % (self.worker, self.vm_cpu),
+            file_prefix="v4wbvm%d" % self.seq, hugepage_dir=self.huge_dir,
+            mbufs=16384)
+        vm.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not vm.link_up():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("VM link did not come up")
+                time.sleep(0.1)
+            if direction == "vf2vm":
+                vm.forward("rxonly")
+            else:
+                vm.forward("txonly", "set txpkts 64")
+            time.sleep(self.args.warmup)
+            key = "rx_packets" if direction == "vf2vm" else "tx_packets"
+            t0, s0 = time.monotonic(), getattr(vm.port_stats(), key)
+            time.sleep(self.args.window)
+            t1, s1 = time.monotonic(), getattr(vm.port_stats(), key)
+            return (s1 - s0) / (t1 - t0)
+        finally:
+            vm.stop()
+
+    def null_vdev(self, direction: str) -> str:
+        return "net_null0" + (",no-rx=1" if direction == "vm2vf" else "")
+
+    def relay_window(self, direction: str) -> float:
+        d = self._socket()
+        conf = os.path.join(d, "agent.conf")
+        with open(conf, "w") as f:
+            f.write("[dataplane]\nworker_cpus = %d\nmain_lcore = %d\n"
+                    "hugepage_dir = %s\nfile_prefix = v4wbench%d\n"
+                    "expected_relays = 1\nlog_level = 3\n"
+                    "[vhost]\nsocket_dir = %s\n"
+                    "[relay]\nstatic_vfs = %s=0\n[agent]\npid_file =\n"
+                    % (self.worker, self.main, self.huge_dir or "",
+                       self.seq, d, self.null_vdev(direction)))
+        agent = subprocess.Popen([AGENT, "--config-file", conf],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            sock = os.path.join(d, "virtio-forwarder0.sock")
+            wait_path(sock)
+            return self._vm_rate(sock, direction)
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(30)
+
+    def testpmd_window(self, direction: str) -> float:
+        d = self._socket()
+        sock = os.path.join(d, "vhost0.sock")
+        fwd = testpmd.TestPmd(
+            [self.null_vdev(direction),
+             "net_vhost0,iface=%s,queues=1" % sock],
+            lcores="0@%d,1@%d" % (self.main, self.worker),
+            file_prefix="v4wbfwd%d" % self.seq, hugepage_dir=self.huge_dir,
+            mbufs=16384, extra_args=["--forward-mode=io"])
+        fwd.start()
+        try:
+            fwd.cmd("start")
+            return self._vm_rate(sock, direction)
+        finally:
+            fwd.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--window", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("run as root")
+    bench = Bench(args)
+    ratios: dict[str, list[float]] = {"vf2vm": [], "vm2vf": []}
+    try:
+        for rnd in range(args.rounds):
+            for direction in ("vf2vm", "vm2vf"):
+                order = ["relay", "testpmd"] if rnd % 2 == 0 else \
+                    ["testpmd", "relay"]
+                rates = {}
+                for who in order:
+                    window = bench.relay_window if who == "relay" else \
+                        bench.testpmd_window
+                    rates[who] = window(direction)
+                ratio = rates["relay"] / rates["testpmd"]
+                ratios[direction].append(ratio)
+                print("round %d %s: relay %.2f Mpps, testpmd io %.2f Mpps, "
+                      "ratio %.3f" % (rnd + 1, direction, rates["relay"] / 1e6,
+                                      rates["testpmd"] / 1e6, ratio),
+                      flush=True)
+    finally:
+        bench.close()
+    print("relay/testpmd VF->VM=%.2f VM->VF=%.2f" % (
+        statistics.median(ratios["vf2vm"]), statistics.median(ratios["vm2vf"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: Apache-2.0
+"""vio4wd-agent as a process, configured by the legacy
+/etc/default/virtioforwarder format: static VFs, socket ownership, PID
+file, signals, and bad configuration."""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.functional import util
+from tests.functional.conftest import connected  # noqa: F401
+
+AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+
+
+class AgentProcess:
+    def __init__(self, tmp_path, legacy: str, native: str = "") -> None:
+        self.legacy = tmp_path / "virtioforwarder"
+        self.legacy.write_text(textwrap.dedent(legacy))
+        self.native = tmp_path / "vio4wd.conf"
+        self.native.write_text(textwrap.dedent(native))
+        self.log = tmp_path / "agent.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "AgentProcess":
+        self.proc = subprocess.Popen(
+            [AGENT, "--config-file", str(self.native), "--legacy-config",
+             str(self.legacy)], stdout=open(self.log, "w"),
+            stderr=subprocess.STDOUT)
+        return self
+
+    def run(self, timeout: float = 30) -> int:
+        self.start()
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def agent_dirs(tmp_path):
+    socks = tmp_path / "socks"
+    run = tmp_path / "run"
+    return socks, run
+
+
+def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
+                                  vm_factory):
+    socks, run = agent_dirs
+    agent = AgentProcess(tmp_path, """\
+        # a virtio-forwarder file, as operators have them
+        VIRTIOFWD_CPU_MASK=%(worker)d
+        VIRTIOFWD_MASTER_LCORE=%(main)d
+        VIRTIOFWD_LOG_LEVEL=6
+        VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
+        VIRTIOFWD_SOCKET_DIR=%(socks)s
+        VIRTIOFWD_SOCKET_OWNER=nobody
+        VIRTIOFWD_SOCKET_GROUP=nogroup
+        VIRTIOFWD_STATIC_VFS=(0000:99:00.1=0 net_null31=1 0000:99:00.2=2)
+        VIO4WD_DEVICE_MAP=(0000:99:00.1=net_null30)
+        VIRTIOFWD_CPU_PINS=(0:%(worker)d,%(worker)d)
+        VIRTIOFWD_MRGBUF=y
+        VIRTIOFWD_PID_DIR=%(run)s
+        VIRTIOFWD_ZMQ_STATS_EP=ipc:///var/run/virtio-forwarder/stats
+        VIRTIOFWD_BINARY=/usr/bin/virtio-forwarder
+        """ % dict(cpus, huge=hugepage_dir or "", socks=socks, run=run),
+        native="[dataplane]\nfile_prefix = v4wagent%d\n" % os.getpid())
+    agent.start()
+    pidfile = run / "virtioforwarder.pid"
+    sock0, sock1 = socks / "virtio-forwarder0.sock", \
+        socks / "virtio-forwarder1.sock"
+    try:
+        util.wait_for(lambda: sock0.exists() and sock1.exists(), timeout=30,
+                      what="static relay sockets")
+        util.wait_for(pidfile.exists, what="pid file")
+        assert int(pidfile.read_text()) == agent.proc.pid
+        for sock in (sock0, sock1):
+            st = os.stat(sock)
+            assert stat.S_ISSOCK(st.st_mode)
+            assert st.st_uid == pwd.getpwnam("nobody").pw_uid
+            assert st.st_gid == grp.getgrnam("nogroup").gr_gid
+            assert stat.S_IMODE(st.st_mode) == 0o660
+        assert not (socks / "virtio-forwarder2.sock").exists()
+
+        # Relay 0's VF is the mapped net_null: the VM receives its flood.
+        vm = vm_factory(str(sock0))
+        vm.forward("rxonly")
+        util.wait_for(lambda: vm.port_stats().rx_packets > 1000,
+                      what="traffic from the mapped VF")
+        vm.stop()
+
+        log = agent.output()
+        assert "VIRTIOFWD_ZMQ_STATS_EP is set but not supported yet" in log
+        assert "static relay 2 (VF 0000:99:00.2) not added" in log
+        assert "Cannot find device (0000:99:00.2)" in log
+        assert agent.proc.poll() is None
+    finally:
+        rc = agent.stop()
+    assert rc == 0, agent.output()
+    assert not pidfile.exists()
+    assert not sock0.exists() and not sock1.exists()
+    assert "vio4wd agent stopped" in agent.output()
+
+
+def test_sigint_stops_cleanly(tmp_path, agent_dirs, cpus, hugepage_dir):
+    socks, run = agent_dirs
+    agent = AgentProcess(tmp_path, """\
+        VIRTIOFWD_CPU_MASK=%(worker)d
+        VIRTIOFWD_MASTER_LCORE=%(main)d
+        VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
+        VIRTIOFWD_SOCKET_DIR=%(socks)s
+        VIRTIOFWD_STATIC_VFS=net_null32=5
+        VIRTIOFWD_PID_DIR=%(run)s
+        """ % dict(cpus, huge=hugepage_dir or "", socks=socks, run=run),
+        native="[dataplane]\nfile_prefix = v4wagent%d\n" % os.getpid())
+    agent.start()
+    util.wait_for((socks / "virtio-forwarder5.sock").exists, timeout=30,
+                  what="socket")
+    assert agent.stop(signal.SIGINT) == 0
+    assert not (run / "virtioforwarder.pid").exists()
+
+
+BAD_CONFIGS = [
+    ("VIRTIOFWD_CPU_MASK={worker},77", "VIRTIOFWD_CPU_MASK", "77"),
+    ("VIRTIOFWD_CPU_MASK={main}", "VIRTIOFWD_CPU_MASK", "main lcore"),
+    ("VIRTIOFWD_CPU_MASK=one", "VIRTIOFWD_CPU_MASK", "'one'"),
+    ("VIRTIOFWD_MASTER_LCORE=abc", "VIRTIOFWD_MASTER_LCORE", "abc"),
+    ("VIRTIOFWD_LOG_LEVEL=9", "VIRTIOFWD_LOG_LEVEL", "9"),
+    ("VIRTIOFWD_STATIC_VFS=(0000:05:08.1)", "VIRTIOFWD_STATIC_VFS",
+     "0000:05:08.1"),
+    ("VIRTIOFWD_STATIC_VFS=(0000:05:08.1=1 net_null0=1)",
+     "VIRTIOFWD_STATIC_VFS", "already given"),
+    ("VIRTIOFWD_STATIC_VFS=(0000:05:08.1=x)", "VIRTIOFWD_STATIC_VFS", "'x'"),
+    ("VIRTIOFWD_SOCKET_FNAME_PATTERN=vf.sock",
+     "VIRTIOFWD_SOCKET_FNAME_PATTERN", "exactly one %u"),
+    ("VIRTIOFWD_SOCKET_FNAME_PATTERN=vf%u-%u.sock",
+     "VIRTIOFWD_SOCKET_FNAME_PATTERN", "exactly one %u"),
+    ("VIRTIOFWD_CPU_PINS=(0:{main})", "VIRTIOFWD_CPU_PINS",
+     "not a worker CPU"),
+    ("VIRTIOFWD_CPU_PINS=0-1", "VIRTIOFWD_CPU_PINS", "0-1"),
+    ("VIRTIOFWD_SOCKET_OWNER=no-such-user", "VIRTIOFWD_SOCKET_OWNER",
+     "no such user"),
+    ("VIRTIOFWD_SOCKET_GROUP=no-such-group", "VIRTIOFWD_SOCKET_GROUP",
+     "no such group"),
+    ("VIO4WD_DEVICE_MAP=(net_null0=net_null1)", "VIO4WD_DEVICE_MAP",
+     "net_null0"),
+    ("VIRTIOFWD_STATIC_VFS=(0000:05:08.1=1", "VIRTIOFWD_STATIC_VFS",
+     "unterminated"),
+    ("VIRTIOFWD_SOCKET_DIR=\"/tmp/unclosed", "VIRTIOFWD_SOCKET_DIR",
+     "quotation"),
+    ("this line is no assignment", "line 3", "NAME=value"),
+]
+
+
+@pytest.mark.parametrize("line,name,value", BAD_CONFIGS,
+                         ids=[b[0] for b in BAD_CONFIGS])
+def test_bad_legacy_config(tmp_path, cpus, line, name, value):
+    agent = AgentProcess(tmp_path, "VIRTIOFWD_MASTER_LCORE=%(main)d\n"
+                         "VIRTIOFWD_CPU_MASK=%(worker)d\n" % cpus +
+                         line.format(**cpus) + "\n")
+    rc = agent.run()
+    out = agent.output()
+    assert rc == 2, out
+    assert name in out and value in out, out
+    assert "configuration error" in out
+
+
+def test_bad_native_config(tmp_path, cpus):
+    agent = AgentProcess(tmp_path, "", native="""\
+        [dataplane]
+        worker_cpus = 1,x
+        """)
+    rc = agent.run()
+    assert rc == 2
+    assert "[dataplane] worker_cpus" in agent.output()
+    assert "'x' is not a CPU number" in agent.output()
+
+
+def test_missing_legacy_file(tmp_path):
+    proc = subprocess.run([AGENT, "--legacy-config", str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "--legacy-config" in proc.stderr and "nope" in proc.stderr

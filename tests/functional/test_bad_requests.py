@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bad relay requests: a clear, typed error naming what was wrong, and the
+relays already running are not disturbed."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vio4wd_agent import exception
+from vio4wd_agent.relay.model import RelaySpec
+from tests.functional import util
+from tests.functional.conftest import relay_spec
+
+
+@pytest.fixture
+def bystander(engine, sockdir):
+    """A relay whose VF keeps polling (net_null, no VM: every packet is a
+    'not connected' drop); it must keep counting through every bad call."""
+    engine.add_relay(relay_spec(10, sockdir, "net_null10"))
+    yield 10
+
+
+def _still_running(engine, relay_id: int) -> None:
+    before = engine.relay(relay_id).vf_to_vm.drop_noconn_pkts
+    util.wait_for(lambda: engine.relay(relay_id).vf_to_vm.drop_noconn_pkts >
+                  before, what="bystander relay still forwarding")
+
+
+BAD = [
+    ("unknown devargs", dict(vf="net_bogus0"), exception.EngineError,
+     "net_bogus0"),
+    ("devargs of a real driver with a bad option",
+     dict(vf="net_null11,size=notanumber"), exception.EngineError,
+     "net_null11"),
+    ("af_packet on a missing interface",
+     dict(vf="net_af_packet11,iface=nosuchif0"), exception.EngineError,
+     "net_af_packet11"),
+    ("missing socket directory",
+     dict(vhost_path="/nonexistent/dir/r11.sock"), exception.NotFound,
+     "socket directory '/nonexistent/dir' does not exist"),
+    ("relative socket path", dict(vhost_path="r11.sock"),
+     exception.InvalidArgument, "not absolute"),
+    ("socket path too long", dict(vhost_path="/tmp/" + "x" * 120),
+     exception.InvalidArgument, "limit is 107"),
+    ("CPU outside the worker set", dict(cpus=(99, None)),
+     exception.InvalidArgument, "CPU 99 for VF->VM is not one of the worker"),
+    ("the main lcore as a worker", dict(cpus=(None, 0)),
+     exception.InvalidArgument, "CPU 0 for VM->VF is not one of the worker"),
+    ("bad NUMA hint", dict(numa_hint=5000), exception.InvalidArgument,
+     "bad NUMA node 5000"),
+]
+
+
+@pytest.mark.parametrize("what,change,error,text", BAD,
+                         ids=[b[0] for b in BAD])
+def test_bad_relay_request(engine, sockdir, bystander, what, change, error,
+                           text):
+    spec = relay_spec(11, sockdir, "net_null11")
+    spec = RelaySpec(**{**spec.__dict__, **change})
+    with pytest.raises(error) as info:
+        engine.add_relay(spec)
+    assert text in str(info.value)
+    assert "relay 11" in str(info.value) or "net_bogus0" in str(info.value)
+    assert engine.relay_ids() == [bystander]
+    assert engine.resources().ports == 1
+    assert not os.path.exists(os.path.join(sockdir, "r11.sock"))
+    _still_running(engine, bystander)
+
+
+def test_duplicates_refused(engine, sockdir, bystander):
+    taken = engine.relay(bystander)
+    with pytest.raises(exception.RelayExists, match="relay 10 already exists"):
+        engine.add_relay(relay_spec(10, sockdir, "net_null12"))
+    with pytest.raises(exception.ResourceBusy,
+                       match="already used by relay 10"):
+        engine.add_relay(RelaySpec(relay_id=12, vhost_path=taken.vhost_path,
+                                   vf="net_null12"))
+    with pytest.raises(exception.ResourceBusy,
+                       match="VF 'net_null10' is already used by relay 10"):
+        engine.add_relay(relay_spec(12, sockdir, "net_null10"))
+    assert engine.relay_ids() == [bystander]
+    assert engine.resources().ports == 1
+    _still_running(engine, bystander)
+
+
+def test_unknown_relay(engine, bystander):
+    with pytest.raises(exception.NotFound, match="relay 77 does not exist"):
+        engine.remove_relay(77)
+    with pytest.raises(exception.NotFound, match="relay 77 does not exist"):
+        engine.relay(77)
+    _still_running(engine, bystander)
+
+
+def test_failed_add_leaves_nothing_behind(engine, sockdir, bystander):
+    """After a refused request the same id, VF and socket work at once."""
+    with pytest.raises(exception.InvalidArgument):
+        engine.add_relay(relay_spec(13, sockdir, "net_null13",
+                                    cpus=(99, 99)))
+    state = engine.add_relay(relay_spec(13, sockdir, "net_null13"))
+    assert state.vf_ready
+    assert engine.resources().ports == 2

@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+from __future__ import annotations
+
+import logging
+import textwrap
+
+import pytest
+from oslo_config import cfg
+
+from vio4wd_agent import conf as vconf
+from vio4wd_agent.conf import legacy
+from vio4wd_agent.exception import ConfigError
+
+ORIGINAL = """\
+# Virtio-forwarder daemon settings, in the original's style
+VIRTIOFWD_CPU_MASK=1,2
+VIRTIOFWD_LOG_LEVEL=6
+VIRTIOFWD_IPC_PORT_CONTROL=y
+VIRTIOFWD_OVSDB_SOCK_PATH=
+VIRTIOFWD_JUMBO=y
+VIRTIOFWD_MRGBUF=y
+VIRTIOFWD_TSO=
+VIRTIOFWD_SOCKET_OWNER=
+VIRTIOFWD_HUGETLBFS_MOUNT_POINT=/dev/hugepages
+VIRTIOFWD_STATIC_VFS=(0000:05:08.1=1 0000:05:08.2=2)
+VIRTIOFWD_DYNAMIC_SOCKETS=
+VIO4WD_CORE_SCHED_ENABLE=true
+VIO4WD_CORE_SCHED_SENSITIVITY=
+VIRTIOFWD_CPU_PINS=(0:1,1 1:1,2)
+VIRTIOFWD_PID_DIR=/var/run
+VIRTIOFWD_ZMQ_CONFIG_EP=
+VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc:///var/run/virtio-forwarder/port_control
+VIRTIOFWD_SOCKET_DIR=/tmp/virtio-forwarder
+VIRTIOFWD_SOCKET_FNAME_PATTERN=
+VIRTIOFWD_BINARY=/usr/bin/virtio-forwarder
+VIRTIOFWD_MASTER_LCORE=
+VIRTIOFWD_VHOST_CLIENT=y
+"""
+
+
+def test_original_defaults_file():
+    old = legacy.interpret(legacy.parse_text(ORIGINAL), "f")
+    o = old.overrides
+    assert o[("dataplane", "worker_cpus")] == "1,2"
+    assert o[("dataplane", "log_level")] == 6
+    assert o[("vhost", "jumbo")] is True and o[("vhost", "mrgbuf")] is True
+    assert o[("vhost", "tso")] is False
+    assert o[("vhost", "client_mode")] is True
+    assert o[("dataplane", "hugepage_dir")] == "/dev/hugepages"
+    assert o[("relay", "static_vfs")] == ["0000:05:08.1=1", "0000:05:08.2=2"]
+    assert o[("relay", "cpu_pins")] == ["0:1,1", "1:1,2"]
+    assert o[("agent", "pid_file")] == "/var/run/virtioforwarder.pid"
+    # blank means the default, as in the original's start script
+    assert ("vhost", "socket_owner") not in o
+    assert ("dataplane", "main_lcore") not in o
+    assert ("vhost", "socket_pattern") not in o
+    assert sorted(old.not_supported) == [
+        "VIO4WD_CORE_SCHED_ENABLE", "VIRTIOFWD_IPC_PORT_CONTROL",
+        "VIRTIOFWD_ZMQ_PORT_CONTROL_EP"]
+    assert old.ignored == ["VIRTIOFWD_BINARY"]
+    assert old.origins[("relay", "static_vfs")] == "VIRTIOFWD_STATIC_VFS"
+
+
+def test_flags_absent_are_off_as_in_the_original():
+    old = legacy.interpret({}, "f")
+    for opt in ("jumbo", "mrgbuf", "tso", "client_mode"):
+        assert old.overrides[("vhost", opt)] is False
+
+
+def test_syntax_forms():
+    text = textwrap.dedent("""\
+        export VIRTIOFWD_SOCKET_DIR="/run/v 4"   # quoted, with a comment
+        VIRTIOFWD_STATIC_VFS=(
+            0000:05:08.1=1   # first
+            'net_tap0,iface=t)0=2'
+        )
+        VIRTIOFWD_CPU_PINS=0:1,1
+        VIRTIOFWD_SOCKET_GROUP='kvm'
+        VIRTIOFWD_JUMBO=false
+        """)
+    v = legacy.parse_text(text)
+    assert v["VIRTIOFWD_SOCKET_DIR"] == "/run/v 4"
+    assert v["VIRTIOFWD_STATIC_VFS"] == ["0000:05:08.1=1",
+                                         "net_tap0,iface=t)0=2"]
+    assert v["VIRTIOFWD_CPU_PINS"] == "0:1,1"
+    old = legacy.interpret(v, "f")
+    assert old.overrides[("relay", "cpu_pins")] == ["0:1,1"]
+    assert old.overrides[("vhost", "socket_group")] == "kvm"
+    assert old.overrides[("vhost", "jumbo")] is False
+
+
+@pytest.mark.parametrize("text,name", [
+    ("VIRTIOFWD_CPU_MASK=1 2\n", "VIRTIOFWD_CPU_MASK"),
+    ("VIRTIOFWD_CPU_MASK=(1 2)\n", "VIRTIOFWD_CPU_MASK"),
+    ("VIRTIOFWD_LOG_LEVEL=8\n", "VIRTIOFWD_LOG_LEVEL"),
+    ("VIRTIOFWD_MASTER_LCORE=-1\n", "VIRTIOFWD_MASTER_LCORE"),
+    ("VIRTIOFWD_STATIC_VFS=(a b\n", "VIRTIOFWD_STATIC_VFS"),
+    ("VIRTIOFWD_SOCKET_DIR='/x\n", "VIRTIOFWD_SOCKET_DIR"),
+    ("garbage\n", "line 1"),
+    ("1BAD=x\n", "line 1"),
+])
+def test_errors_name_the_variable(text, name):
+    with pytest.raises(ConfigError) as info:
+        legacy.interpret(legacy.parse_text(text, "f"), "f")
+    assert name in str(info.value)
+
+
+def test_unknown_and_unsupported_are_reported(caplog):
+    old = legacy.interpret(legacy.parse_text(
+        "FOO=1\nVIRTIOFWD_OVSDB_SOCK_PATH=/x\n"), "f")
+    with caplog.at_level(logging.WARNING):
+        legacy.report(old)
+    assert "unknown variable FOO" in caplog.text
+    assert "VIRTIOFWD_OVSDB_SOCK_PATH is set but not supported" in caplog.text
+
+
+def test_apply_overrides_oslo_options():
+    conf = cfg.ConfigOpts()
+    vconf.register_opts(conf)
+    conf([])
+    legacy.apply(conf, legacy.interpret(legacy.parse_text(ORIGINAL), "f"))
+    assert conf.dataplane.worker_cpus == "1,2"
+    assert conf.vhost.client_mode is True
+    assert conf.relay.static_vfs == ["0000:05:08.1=1", "0000:05:08.2=2"]
+
+
+def test_read_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="--legacy-config"):
+        legacy.read(str(tmp_path / "none"))

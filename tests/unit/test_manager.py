@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+
+import pytest
+
+from vio4wd_agent import exception
+from vio4wd_agent.conf.parsing import CpuPin
+from vio4wd_agent.manager import RelayManager
+from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.vhostuser.sockets import SocketPolicy
+
+
+class FakeEngine:
+    """Stands in for the data plane: records specs, creates server sockets
+    the way DPDK does (bind + listen)."""
+
+    def __init__(self) -> None:
+        self.specs: dict[int, RelaySpec] = {}
+        self.listeners: dict[int, socket.socket] = {}
+
+    def add_relay(self, spec):
+        if spec.relay_id in self.specs:
+            raise exception.RelayExists(errno.EEXIST, "relay %d already "
+                                        "exists" % spec.relay_id)
+        if not spec.client:
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(spec.vhost_path)
+            s.listen(1)
+            self.listeners[spec.relay_id] = s
+        self.specs[spec.relay_id] = spec
+        return _state(spec)
+
+    def remove_relay(self, relay_id):
+        if relay_id not in self.specs:
+            raise exception.NotFound(errno.ENOENT, "relay %d does not exist"
+                                     % relay_id)
+        spec = self.specs.pop(relay_id)
+        s = self.listeners.pop(relay_id, None)
+        if s:
+            s.close()
+            os.unlink(spec.vhost_path)
+
+    def relays(self):
+        return [_state(s) for s in self.specs.values()]
+
+
+def _state(spec):
+    from vio4wd_agent.relay.model import DirectionStats, RelayState
+    d = DirectionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, spec.cpus[0])
+    return RelayState(spec.relay_id, spec.vhost_path, spec.vf, None, False,
+                      False, spec.client, 0, None, 1500, 0, 0, d, d)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    policy = SocketPolicy(str(tmp_path), "vf%u.sock", os.getuid(),
+                          os.getgid(), 0o600)
+    engine = FakeEngine()
+    m = RelayManager(engine, policy, {3: CpuPin(3, 1, 2)})
+    m.start()
+    yield m, engine, policy
+    m.stop()
+
+
+def test_add_applies_pins_and_socket_mode(manager):
+    m, engine, policy = manager
+    m.add(RelaySpec(3, policy.path_for(3), vf="net_null0"))
+    assert engine.specs[3].cpus == (1, 2)
+    mode = os.stat(policy.path_for(3)).st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    # explicit CPUs win over the configured pins
+    m.remove(3)
+    m.add(RelaySpec(3, policy.path_for(3), cpus=(2, 2)))
+    assert engine.specs[3].cpus == (2, 2)
+
+
+def test_stale_socket_cleared_before_add(manager):
+    m, engine, policy = manager
+    path = policy.path_for(4)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+    m.add(RelaySpec(4, path))
+    assert 4 in engine.specs
+
+
+def test_client_mode_leaves_the_socket_alone(manager):
+    m, engine, policy = manager
+    m.add(RelaySpec(5, policy.path_for(5), client=True))
+    assert not os.path.exists(policy.path_for(5))
+
+
+def test_errors_reach_the_submitter_and_the_manager_lives_on(manager):
+    m, engine, policy = manager
+    m.add(RelaySpec(6, policy.path_for(6)))
+    with pytest.raises(exception.RelayExists):
+        m.add(RelaySpec(6, policy.path_for(6)))
+    with pytest.raises(exception.NotFound):
+        m.remove(99)
+    m.add(RelaySpec(7, policy.path_for(7)))
+    assert sorted(engine.specs) == [6, 7]
+    assert [r.relay_id for r in m.relays()] == [6, 7]
+
+
+def test_requests_are_applied_in_order(manager):
+    m, engine, policy = manager
+    futures = [m.submit_add(RelaySpec(i, policy.path_for(i)))
+               for i in range(20)]
+    for f in futures:
+        f.result(5)
+    assert sorted(engine.specs) == list(range(20))
