@@ -320,6 +320,7 @@ vf_pick_mtu(struct v4w_relay *r)
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot read VF '%s' info: %s",
 				r->id, r->vf_name, rte_strerror(-ret));
+	r->vf_tx_capa = info.tx_offload_capa;
 	max = info.max_mtu;
 	if (info.max_rx_pktlen > RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN &&
 	    info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN < max)
@@ -334,19 +335,24 @@ vf_pick_mtu(struct v4w_relay *r)
 	return 0;
 }
 
+/* What the guest may hand us (VM->VF) that the VF must finish in TX. */
+#define V4W_TSO_OFFLOADS (RTE_ETH_TX_OFFLOAD_TCP_TSO | \
+			  RTE_ETH_TX_OFFLOAD_TCP_CKSUM | \
+			  RTE_ETH_TX_OFFLOAD_UDP_CKSUM | \
+			  RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+
 static int
 vf_configure(struct v4w_relay *r, int node)
 {
 	struct rte_eth_conf conf;
-	struct rte_eth_dev_info info;
 	int ret;
 
 	memset(&conf, 0, sizeof(conf));
 	conf.rxmode.mtu = r->mtu;
-	ret = rte_eth_dev_info_get(r->port_id, &info);
-	if (ret == 0 &&
-	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* vhost builds chained mbufs for guest packets larger than one. */
+	conf.txmode.offloads = r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	if (r->flags & V4W_F_TSO)
+		conf.txmode.offloads |= r->vf_tx_capa & V4W_TSO_OFFLOADS;
 	ret = rte_eth_dev_configure(r->port_id, 1, 1, &conf);
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot configure VF '%s' "
@@ -394,6 +400,44 @@ check_path(const struct v4w_relay_conf *conf)
 	return 0;
 }
 
+#define F(x) (1ULL << VIRTIO_NET_F_ ## x)
+
+/*
+ * Features not to offer.  Without TSO nothing is offloaded, so the guest
+ * computes every checksum.  With TSO, the guest may leave segmentation and
+ * checksums to us, which only works if the VF can finish them in TX: what
+ * the VF cannot do is not offered.
+ */
+static uint64_t
+vhost_features_off(struct v4w_relay *r)
+{
+	uint64_t off = F(CTRL_RX) | F(HOST_UFO) | F(GUEST_UFO);
+	uint64_t csum = RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+			RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+
+	if (!(r->flags & V4W_F_MRGBUF))
+		off |= F(MRG_RXBUF);
+	if (!(r->flags & V4W_F_TSO))
+		return off | F(HOST_TSO4) | F(HOST_TSO6) | F(GUEST_TSO4) |
+		       F(GUEST_TSO6) | F(HOST_ECN) | F(GUEST_ECN) | F(CSUM) |
+		       F(GUEST_CSUM);
+	if (!r->has_port)
+		return off;
+	if ((r->vf_tx_capa & csum) != csum) {
+		V4W_LOG(WARNING, "relay %u: VF '%s' cannot checksum in TX; "
+			"not offering checksum offload or TSO to the guest",
+			r->id, r->vf_name);
+		return off | F(CSUM) | F(HOST_TSO4) | F(HOST_TSO6) |
+		       F(HOST_ECN);
+	}
+	if (!(r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)) {
+		V4W_LOG(WARNING, "relay %u: VF '%s' has no TSO; not offering "
+			"TSO to the guest", r->id, r->vf_name);
+		off |= F(HOST_TSO4) | F(HOST_TSO6) | F(HOST_ECN);
+	}
+	return off;
+}
+
 static int
 vhost_attach(struct v4w_relay *r)
 {
@@ -406,20 +450,7 @@ vhost_attach(struct v4w_relay *r)
 		return v4w_fail(EINVAL, "relay %u: cannot register vhost-user "
 				"socket '%s'", r->id, r->path);
 
-	off = 1ULL << VIRTIO_NET_F_CTRL_RX;
-	if (!(r->flags & V4W_F_MRGBUF))
-		off |= 1ULL << VIRTIO_NET_F_MRG_RXBUF;
-	if (!(r->flags & V4W_F_TSO))
-		off |= (1ULL << VIRTIO_NET_F_HOST_TSO4) |
-		       (1ULL << VIRTIO_NET_F_HOST_TSO6) |
-		       (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
-		       (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
-		       (1ULL << VIRTIO_NET_F_HOST_UFO) |
-		       (1ULL << VIRTIO_NET_F_GUEST_UFO) |
-		       (1ULL << VIRTIO_NET_F_HOST_ECN) |
-		       (1ULL << VIRTIO_NET_F_GUEST_ECN) |
-		       (1ULL << VIRTIO_NET_F_CSUM) |
-		       (1ULL << VIRTIO_NET_F_GUEST_CSUM);
+	off = vhost_features_off(r);
 	ret = rte_vhost_driver_disable_features(r->path, off);
 	if (ret == 0)
 		ret = rte_vhost_driver_callback_register(r->path, &vhost_ops);

@@ -71,6 +71,7 @@ struct v4w_relay {
 	int has_port;
 	uint16_t port_id;
 	uint16_t mtu;
+	uint64_t vf_tx_capa;      /* RTE_ETH_TX_OFFLOAD_* the VF has */
 	struct rte_mempool *pool;
 	int pool_node;
 	int vm_node;

@@ -95,7 +95,8 @@ class RelayManager:
                 if isinstance(request, AddRelay):
                     future.set_result(self._add(request))
                 else:
-                    future.set_result(self._remove(request))
+                    self._remove(request)
+                    future.set_result(None)
             except Exception as exc:  # handed to the submitter
                 future.set_exception(exc)
 

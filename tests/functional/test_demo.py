@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -31,3 +32,20 @@ def test_demo_runs_and_cleans_up():
     assert "vio4wd-demo-%s" % pid not in namespaces
     with open("/proc/mounts") as f:
         assert "vio4wd-demo-" not in f.read()
+
+
+def test_demo_stops_on_sigterm_and_cleans_up():
+    proc = subprocess.Popen([DEMO, "--duration", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if re.match(r"\s+\d+s \|", line):  # traffic is flowing
+            break
+    proc.send_signal(signal.SIGTERM)
+    out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(60) == 0, out
+    assert "demo stopped; namespace, sockets and hugepages removed" in out
+    pid = re.search(r"namespace vio4wd-demo-(\d+)", out).group(1)
+    assert "vio4wd-demo-%s" % pid not in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout

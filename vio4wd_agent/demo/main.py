@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -199,7 +200,7 @@ def run(duration: float, rate: int, out: TextIO) -> int:
             extra_args=["--rxd=1024", "--txd=1024"],
             log_path=os.path.join(workdir, "testpmd.log")).start()
         vm.forward("macswap")
-        out.write("VM: dpdk-testpmd (pid %d) on the socket, swapping MACs "
+        out.write("VM: dpdk-testpmd (pid %s) on the socket, swapping MACs "
                   "and sending every frame back\n" % vm.pid)
         traffic = Traffic(PEER_IF, rate)
         traffic.start()
@@ -219,14 +220,18 @@ def run(duration: float, rate: int, out: TextIO) -> int:
             vm.stop()
         if agent is not None:
             try:
-                summary(agent.engine.relay(0), traffic, out) if traffic \
-                    else None
+                if traffic is not None:
+                    summary(agent.engine.relay(0), traffic, out)
             finally:
                 agent.stop()
         ns.delete()
         huge.teardown()
         shutil.rmtree(workdir, ignore_errors=True)
         out.write("demo stopped; namespace, sockets and hugepages removed\n")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,4 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be positive")
+    # SIGTERM cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     return run(args.duration, args.rate, sys.stdout)
