@@ -253,6 +253,27 @@ v4w_workers(int32_t *cpus, uint32_t max)
 	return n;
 }
 
+int
+v4w_worker_get(int32_t cpu, struct v4w_worker_stats *out)
+{
+	const struct v4w_worker *w;
+
+	if (eal_state != 1)
+		return v4w_fail(ENODEV, "the data plane is not running");
+	if (!v4w_is_worker(cpu))
+		return v4w_fail(EINVAL, "CPU %d is not one of the worker CPUs",
+				cpu);
+	w = &v4w_workers_tbl[cpu];
+	out->cpu = cpu;
+	out->directions = __atomic_load_n(&w->ndirs, __ATOMIC_RELAXED);
+	out->busy_cycles = __atomic_load_n(&w->busy_cycles, __ATOMIC_RELAXED);
+	out->idle_cycles = __atomic_load_n(&w->idle_cycles, __ATOMIC_RELAXED);
+	out->rounds = __atomic_load_n(&w->rounds, __ATOMIC_RELAXED);
+	out->naps = __atomic_load_n(&w->naps, __ATOMIC_RELAXED);
+	out->tsc_hz = rte_get_tsc_hz();
+	return 0;
+}
+
 void
 v4w_get_limits(struct v4w_limits *out)
 {

@@ -96,6 +96,11 @@ struct v4w_worker {
 	volatile int stop;
 	unsigned int lcore;
 	uint32_t ndirs;               /* control thread's bookkeeping */
+	/* Written by the worker only. */
+	uint64_t busy_cycles;
+	uint64_t idle_cycles;
+	uint64_t rounds;
+	uint64_t naps;
 } __rte_cache_aligned;
 
 extern struct rte_rcu_qsbr *v4w_qsv;

@@ -75,6 +75,17 @@ struct v4w_relay_info {
 	struct v4w_dir_stats dir[2];
 };
 
+/* Load of one worker lcore; monotonic, never reset. */
+struct v4w_worker_stats {
+	int32_t cpu;
+	uint32_t directions;    /* relay directions it polls */
+	uint64_t busy_cycles;   /* TSC cycles in rounds that moved packets */
+	uint64_t idle_cycles;   /* TSC cycles in empty rounds and naps */
+	uint64_t rounds;
+	uint64_t naps;          /* times it slept for lack of work */
+	uint64_t tsc_hz;
+};
+
 struct v4w_limits {
 	uint32_t max_ethports;  /* RTE_MAX_ETHPORTS of this DPDK build */
 	uint32_t max_relays;    /* RTE_MAX_VHOST_DEVICE */
@@ -104,6 +115,7 @@ int v4w_relay_list(uint32_t *ids, uint32_t max);
 
 /* Worker CPUs, returns how many (may exceed max). */
 int v4w_workers(int32_t *cpus, uint32_t max);
+int v4w_worker_get(int32_t cpu, struct v4w_worker_stats *out);
 void v4w_get_limits(struct v4w_limits *out);
 void v4w_get_resources(struct v4w_resources *out);
 

@@ -175,12 +175,14 @@ v4w_worker_main(void *arg)
 	struct v4w_worker *w = arg;
 	unsigned int tid = w->lcore;
 	unsigned int idle = 0, nap_us = V4W_IDLE_NAP_MIN_US;
+	uint64_t t0, t1;
 
 	/* Naps are short; the default 50 us slack would dominate them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	rte_rcu_qsbr_thread_register(v4w_qsv, tid);
 	rte_rcu_qsbr_thread_online(v4w_qsv, tid);
 
+	t0 = rte_rdtsc();
 	while (!w->stop) {
 		struct v4w_tasklist *tl =
 			__atomic_load_n(&w->tasks, __ATOMIC_ACQUIRE);
@@ -198,21 +200,29 @@ v4w_worker_main(void *arg)
 		/* Nothing from `tl` is referenced past this point. */
 		rte_rcu_qsbr_quiescent(v4w_qsv, tid);
 
+		CNT_ADD(w->rounds, 1);
 		if (work != 0) {
+			t1 = rte_rdtsc();
+			CNT_ADD(w->busy_cycles, t1 - t0);
+			t0 = t1;
 			idle = 0;
 			nap_us = V4W_IDLE_NAP_MIN_US;
 			continue;
 		}
 		if (++idle < V4W_IDLE_SPIN) {
 			rte_pause();
-			continue;
+		} else {
+			/* Offline while napping: publishers need not wait. */
+			rte_rcu_qsbr_thread_offline(v4w_qsv, tid);
+			nap(nap_us);
+			rte_rcu_qsbr_thread_online(v4w_qsv, tid);
+			CNT_ADD(w->naps, 1);
+			if (nap_us < V4W_IDLE_NAP_MAX_US)
+				nap_us *= 2;
 		}
-		/* Offline while napping, so publishers need not wait for us. */
-		rte_rcu_qsbr_thread_offline(v4w_qsv, tid);
-		nap(nap_us);
-		rte_rcu_qsbr_thread_online(v4w_qsv, tid);
-		if (nap_us < V4W_IDLE_NAP_MAX_US)
-			nap_us *= 2;
+		t1 = rte_rdtsc();
+		CNT_ADD(w->idle_cycles, t1 - t0);
+		t0 = t1;
 	}
 
 	rte_rcu_qsbr_thread_offline(v4w_qsv, tid);

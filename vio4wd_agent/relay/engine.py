@@ -183,6 +183,17 @@ class RelayEngine:
         n = lib.v4w_workers(buf, 1024)
         return [buf[i] for i in range(min(n, 1024))]
 
+    def worker_stats(self) -> list[model.WorkerStats]:
+        out = ffi.new("struct v4w_worker_stats *")
+        stats = []
+        for cpu in self.workers():
+            _check(lib.v4w_worker_get(cpu, out))
+            stats.append(model.WorkerStats(
+                cpu=out.cpu, directions=out.directions,
+                busy_cycles=out.busy_cycles, idle_cycles=out.idle_cycles,
+                rounds=out.rounds, naps=out.naps, tsc_hz=out.tsc_hz))
+        return stats
+
     @staticmethod
     def limits() -> model.Limits:
         out = ffi.new("struct v4w_limits *")

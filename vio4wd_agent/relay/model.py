@@ -69,6 +69,19 @@ class RelayState:
 
 
 @dataclasses.dataclass(frozen=True)
+class WorkerStats:
+    """Load of one worker CPU; cycle counters are monotonic."""
+
+    cpu: int
+    directions: int
+    busy_cycles: int
+    idle_cycles: int
+    rounds: int
+    naps: int
+    tsc_hz: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Limits:
     max_ethports: int
     max_relays: int

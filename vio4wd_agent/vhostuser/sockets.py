@@ -10,6 +10,7 @@ import os
 import pwd
 import socket
 import stat
+from typing import Callable
 
 from vio4wd_agent.conf import parsing
 from vio4wd_agent.exception import ConfigError, Vio4wdException
@@ -52,28 +53,29 @@ class SocketPolicy:
         os.chmod(path, self.mode)
 
 
-def resolve_user(name: str | None, option: str) -> int:
+def _resolve(name: str | None, option: str, current: int,
+             lookup: Callable[[str], int], what: str) -> int:
     if not name:
-        return os.getuid()
+        return current
     try:
-        return pwd.getpwnam(name).pw_uid
+        return lookup(name)
     except KeyError:
         if name.isdigit():
             return int(name)
         raise ConfigError(name=option, value=name,
-                          reason="no such user") from None
+                          reason="no such %s" % what) from None
+
+
+def resolve_user(name: str | None, option: str) -> int:
+    """User name or uid; unset means the agent's own user."""
+    return _resolve(name, option, os.getuid(),
+                    lambda n: pwd.getpwnam(n).pw_uid, "user")
 
 
 def resolve_group(name: str | None, option: str) -> int:
-    if not name:
-        return os.getgid()
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        if name.isdigit():
-            return int(name)
-        raise ConfigError(name=option, value=name,
-                          reason="no such group") from None
+    """Group name or gid; unset means the agent's own group."""
+    return _resolve(name, option, os.getgid(),
+                    lambda n: grp.getgrnam(n).gr_gid, "group")
 
 
 def parse_mode(text: str, option: str) -> int:
