@@ -706,6 +706,59 @@ v4w_relay_remove_all(void)
 	return 0;
 }
 
+/* ---- live moves ---------------------------------------------------- */
+
+static int
+relay_move_dir(struct v4w_relay *r, int dir, int cpu)
+{
+	struct v4w_dir *d = &r->d[dir];
+	int target = cpu;
+	int ret;
+
+	if (cpu != V4W_NONE && !v4w_is_worker(cpu))
+		return v4w_fail(EINVAL, "relay %u: CPU %d for %s is not one of "
+				"the worker CPUs", r->id, cpu, dir_name[dir]);
+	d->pinned = cpu;
+	if (target == V4W_NONE && d->lcore != V4W_NONE) {
+		/* Not counting ourselves, or a move to "anywhere" could
+		 * bounce between equally loaded workers. */
+		v4w_workers_tbl[d->lcore].ndirs--;
+		target = v4w_least_loaded_worker(r->pool_node);
+		v4w_workers_tbl[d->lcore].ndirs++;
+	}
+	if (target == d->lcore)
+		return 0;
+	/* Off the old worker first (it may have been mid-burst: the held
+	 * packets stay in `d` and the new worker resumes with them). */
+	ret = v4w_unpublish(d);
+	if (ret == 0)
+		ret = v4w_publish(d, target);
+	if (ret == 0)
+		V4W_LOG(DEBUG, "relay %u: %s moved to CPU %d", r->id,
+			dir_name[dir], target);
+	return ret;
+}
+
+int
+v4w_relay_set_cpu(uint32_t id, int32_t dir, int32_t cpu)
+{
+	struct v4w_relay *r;
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	if (dir != V4W_VF_TO_VM && dir != V4W_VM_TO_VF)
+		return v4w_fail(EINVAL, "relay %u: bad direction %d", id, dir);
+	pthread_mutex_lock(&v4w_ctl_lock);
+	r = relay_by_id(id);
+	if (r == NULL)
+		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
+	else
+		ret = relay_move_dir(r, dir, cpu);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
 /* ---- NUMA placement ------------------------------------------------ */
 
 static int
@@ -780,6 +833,15 @@ static void
 read_dir(const struct v4w_dir *d, struct v4w_dir_stats *o)
 {
 	const struct v4w_dir_stats *s = &d->st;
+	uint32_t seq;
+
+again:
+	seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
+	if (seq & 1) {
+		rte_pause();
+		goto again;
+	}
+	rte_smp_rmb();
 
 	o->rx_pkts = __atomic_load_n(&s->rx_pkts, __ATOMIC_RELAXED);
 	o->rx_bytes = __atomic_load_n(&s->rx_bytes, __ATOMIC_RELAXED);
@@ -795,6 +857,9 @@ read_dir(const struct v4w_dir *d, struct v4w_dir_stats *o)
 					       __ATOMIC_RELAXED);
 	o->retries = __atomic_load_n(&s->retries, __ATOMIC_RELAXED);
 	o->held = __atomic_load_n(&d->held_n, __ATOMIC_RELAXED);
+	rte_smp_rmb();
+	if (__atomic_load_n(&d->seq, __ATOMIC_ACQUIRE) != seq)
+		goto again;
 	o->cpu = d->lcore;
 }
 
@@ -827,6 +892,15 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	snprintf(out->vhost_path, sizeof(out->vhost_path), "%s", r->path);
 	read_dir(&r->d[V4W_VF_TO_VM], &out->dir[V4W_VF_TO_VM]);
 	read_dir(&r->d[V4W_VM_TO_VF], &out->dir[V4W_VM_TO_VF]);
+	if (r->has_port) {
+		struct rte_eth_stats es;
+
+		if (rte_eth_stats_get(r->port_id, &es) == 0) {
+			out->vf_rx_missed = es.imissed;
+			out->vf_rx_errors = es.ierrors + es.rx_nombuf;
+			out->vf_tx_errors = es.oerrors;
+		}
+	}
 out:
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;

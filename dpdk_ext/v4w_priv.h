@@ -52,6 +52,7 @@ struct v4w_dir {
 	uint32_t held_bytes;
 	uint64_t held_since;      /* TSC of the last progress, 0 if none held */
 	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
+	uint32_t seq;             /* odd while the worker updates counters */
 
 	struct v4w_relay *relay;
 	int dir;
@@ -84,6 +85,26 @@ struct v4w_relay {
 	char vf_name[V4W_NAME_MAX];
 	char path[V4W_PATH_MAX];
 };
+
+/*
+ * Counter updates of a direction are a seqlock's write side, so that a
+ * reader always sees rx == tx + drops + held, even under traffic.  Only the
+ * direction's owner writes (a worker, or the control thread while the
+ * direction is unpublished).
+ */
+static inline void
+v4w_seq_begin(struct v4w_dir *d)
+{
+	__atomic_store_n(&d->seq, d->seq + 1, __ATOMIC_RELAXED);
+	rte_smp_wmb();
+}
+
+static inline void
+v4w_seq_end(struct v4w_dir *d)
+{
+	rte_smp_wmb();
+	__atomic_store_n(&d->seq, d->seq + 1, __ATOMIC_RELAXED);
+}
 
 /* Workers (worker.c). */
 struct v4w_tasklist {

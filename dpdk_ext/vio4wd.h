@@ -73,6 +73,10 @@ struct v4w_relay_info {
 	char vf_name[V4W_NAME_MAX];
 	char vhost_path[V4W_PATH_MAX];
 	struct v4w_dir_stats dir[2];
+	/* The VF's own counters: what it dropped before the relay saw it. */
+	uint64_t vf_rx_missed;  /* its rx ring was full (imissed) */
+	uint64_t vf_rx_errors;  /* bad frames, no mbufs */
+	uint64_t vf_tx_errors;
 };
 
 /* Load of one worker lcore; monotonic, never reset. */
@@ -108,6 +112,9 @@ void v4w_shutdown(void);
 int v4w_relay_add(const struct v4w_relay_conf *conf);
 int v4w_relay_remove(uint32_t id);
 int v4w_relay_get(uint32_t id, struct v4w_relay_info *out);
+/* Move one direction to another worker CPU while traffic flows; V4W_NONE
+ * unpins it and picks the least-loaded worker. */
+int v4w_relay_set_cpu(uint32_t id, int32_t dir, int32_t cpu);
 /* Move the relay's mempool to a NUMA node now (what a VM connect does). */
 int v4w_relay_set_numa(uint32_t id, int32_t node);
 /* Fills ids, returns the number of relays (may exceed max). */

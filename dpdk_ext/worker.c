@@ -45,17 +45,25 @@ burst_bytes(struct rte_mbuf **pkts, uint16_t n)
 static inline void
 held_set(struct v4w_dir *d, uint16_t n)
 {
+	uint32_t bytes = burst_bytes(d->held, n);
+
+	v4w_seq_begin(d);
 	d->held_off = 0;
 	d->held_n = n;
-	d->held_bytes = burst_bytes(d->held, n);
+	d->held_bytes = bytes;
 	CNT_ADD(d->st.rx_pkts, n);
-	CNT_ADD(d->st.rx_bytes, d->held_bytes);
+	CNT_ADD(d->st.rx_bytes, bytes);
+	v4w_seq_end(d);
 }
 
 /* Drop the whole held burst, counted against `noconn` or `full`. */
 static inline void
 held_drop(struct v4w_dir *d, bool noconn)
 {
+	struct rte_mbuf **pkts = d->held + d->held_off;
+	uint16_t n = d->held_n;
+
+	v4w_seq_begin(d);
 	if (noconn) {
 		CNT_ADD(d->st.drop_noconn_pkts, d->held_n);
 		CNT_ADD(d->st.drop_noconn_bytes, d->held_bytes);
@@ -66,6 +74,7 @@ held_drop(struct v4w_dir *d, bool noconn)
 	rte_pktmbuf_free_bulk(d->held + d->held_off, d->held_n);
 	d->held_n = 0;
 	d->held_since = 0;
+	v4w_seq_end(d);
 }
 
 /*
@@ -80,20 +89,24 @@ held_sent(struct v4w_dir *d, uint16_t sent)
 	uint32_t bytes;
 
 	if (sent == d->held_n) {
+		v4w_seq_begin(d);
 		CNT_ADD(d->st.tx_pkts, sent);
 		CNT_ADD(d->st.tx_bytes, d->held_bytes);
 		d->held_n = 0;
 		d->held_since = 0;
+		v4w_seq_end(d);
 		return;
 	}
 	now = rte_rdtsc();
 	if (sent > 0) {
 		bytes = burst_bytes(d->held + d->held_off, sent);
+		v4w_seq_begin(d);
 		CNT_ADD(d->st.tx_pkts, sent);
 		CNT_ADD(d->st.tx_bytes, bytes);
 		d->held_off += sent;
 		d->held_n -= sent;
 		d->held_bytes -= bytes;
+		v4w_seq_end(d);
 		d->held_since = now;
 	} else if (d->held_since == 0) {
 		d->held_since = now;
@@ -101,6 +114,7 @@ held_sent(struct v4w_dir *d, uint16_t sent)
 		held_drop(d, false);
 		return;
 	}
+	/* Not part of the rx == tx + drops + held invariant. */
 	CNT_ADD(d->st.retries, 1);
 }
 
@@ -122,14 +136,14 @@ fwd_vf_to_vm(struct v4w_dir *d)
 	n = d->held_n;
 	if (vid < 0) {
 		held_drop(d, true);
-		return n;
+	} else {
+		sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(0),
+					       d->held + d->held_off, n);
+		/* vhost copied what it took; the mbufs are ours to free. */
+		if (sent > 0)
+			rte_pktmbuf_free_bulk(d->held + d->held_off, sent);
+		held_sent(d, sent);
 	}
-	sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(0),
-				       d->held + d->held_off, n);
-	/* vhost copied what it took; the mbufs are still ours to free. */
-	if (sent > 0)
-		rte_pktmbuf_free_bulk(d->held + d->held_off, sent);
-	held_sent(d, sent);
 	return n;
 }
 
@@ -153,11 +167,12 @@ fwd_vm_to_vf(struct v4w_dir *d)
 	n = d->held_n;
 	if (!r->vf_ready) {
 		held_drop(d, true);
-		return n;
+	} else {
+		/* The PMD owns what it took. */
+		sent = rte_eth_tx_burst(r->port_id, 0, d->held + d->held_off,
+					n);
+		held_sent(d, sent);
 	}
-	/* The PMD owns what it took. */
-	sent = rte_eth_tx_burst(r->port_id, 0, d->held + d->held_off, n);
-	held_sent(d, sent);
 	return n;
 }
 
@@ -325,11 +340,6 @@ v4w_unpublish(struct v4w_dir *d)
 void
 v4w_dir_release_held(struct v4w_dir *d)
 {
-	if (d->held_n > 0) {
-		CNT_ADD(d->st.drop_noconn_pkts, d->held_n);
-		CNT_ADD(d->st.drop_noconn_bytes, d->held_bytes);
-		rte_pktmbuf_free_bulk(d->held + d->held_off, d->held_n);
-	}
-	d->held_n = 0;
-	d->held_since = 0;
+	if (d->held_n > 0)
+		held_drop(d, true);
 }

@@ -84,6 +84,26 @@ def session_engine(hugepage_dir: str | None, cpus: dict[str, int],
     engine.shutdown()
 
 
+@pytest.fixture(scope="session")
+def multi_worker_engine(hugepage_dir: str | None, cpus: dict[str, int],
+                        test_netns: netns.NetNamespace) -> Iterator[object]:
+    """A second data plane, in a child process, with three worker lcores
+    (1-3) sharing the last CPU: enough workers to test placement and live
+    moves on a 2-CPU machine (correctness, not speed)."""
+    from tests.functional.engine_host import RemoteEngine
+    memory = eal.MemoryPlan(hugepage_dir, 512, "multi-worker host")
+    args = eal.build_eal_args(main_lcore=cpus["main"], worker_cpus=[],
+                              file_prefix="v4wmulti-%d" % os.getpid(),
+                              memory=memory, log_level=4)
+    # -l cannot put several lcores on one CPU; --lcores can.
+    i = args.index("-l")
+    args[i:i + 2] = ["--lcores", "0@%d,(1-3)@%d" % (cpus["main"],
+                                                    cpus["worker"])]
+    remote = RemoteEngine(args)
+    yield remote
+    remote.close()
+
+
 @pytest.fixture
 def engine(session_engine: RelayEngine) -> Iterator[RelayEngine]:
     """The data plane, checked to be empty and leak-free after each test."""
@@ -125,8 +145,11 @@ def vm_factory(hugepage_dir: str | None, cpus: dict[str, int],
         vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac)
                  .replace("net_virtio_user0", "net_virtio_user%d" % i)
                  for i, p in enumerate(paths)]
+        # Both VM lcores on the VM's CPU: a main lcore parked on the
+        # relay's worker CPU can be starved there for seconds, which shows
+        # up as a VM that takes forever to quit.
         vm = testpmd.TestPmd(
-            vdevs, lcores="0@%d,1@%d" % (cpus["worker"], cpus["vm"]),
+            vdevs, lcores="0@%d,1@%d" % (cpus["vm"], cpus["vm"]),
             file_prefix=util.unique("v4wvm%d-" % os.getpid()),
             hugepage_dir=hugepage_dir, mbufs=mbufs, extra_args=extra,
             log_path=os.path.join(workdir, "testpmd.log"))

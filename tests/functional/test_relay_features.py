@@ -3,14 +3,10 @@
 directions run."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
+from vio4wd_agent import exception
+from vio4wd_agent.relay.model import RelaySpec
 from tests.functional import util
 from tests.functional.conftest import connected, relay_spec
 
@@ -79,54 +75,29 @@ def test_mempool_moves_to_a_numa_node_under_traffic(engine, sockdir,
     assert d.rx_pkts == d.tx_pkts + d.dropped_pkts and d.held == 0
 
 
-PLACEMENT = textwrap.dedent("""
-    import json, sys
-    from vio4wd_agent import exception
-    from vio4wd_agent.relay.engine import RelayEngine
-    from vio4wd_agent.relay.model import RelaySpec
-    sockdir, huge = sys.argv[1], sys.argv[2]
-    mem = ["--huge-dir", huge, "--in-memory"] if huge else \\
-        ["--no-huge", "-m", "256"]
-    e = RelayEngine()
-    # Three worker lcores (1-3), all on the last CPU: placement is about
-    # lcores, not about speed.
-    e.start(["t", "--lcores", "0@0,1@%(cpu)s,2@%(cpu)s,3@%(cpu)s",
-             "--main-lcore", "0", "--file-prefix", "v4wplace%(pid)s",
-             "-a", "0000:00:00.0", "--log-level", "3"] + mem)
-    out = {"workers": e.workers(), "placed": [], "errors": []}
-    specs = [RelaySpec(i, "%%s/p%%d.sock" %% (sockdir, i), vf="")
-             for i in range(4)]
-    for s in specs[:3]:
-        st = e.add_relay(s)
-        out["placed"].append([st.vf_to_vm.cpu, st.vm_to_vf.cpu])
-    st = e.add_relay(RelaySpec(3, specs[3].vhost_path, cpus=(3, 3)))
-    out["placed"].append([st.vf_to_vm.cpu, st.vm_to_vf.cpu])
-    for cpus in ((0, 1), (4, None)):
-        try:
-            e.add_relay(RelaySpec(9, sockdir + "/p9.sock", cpus=cpus))
-        except exception.InvalidArgument as exc:
-            out["errors"].append(str(exc))
-    e.remove_relay(0)
-    st = e.add_relay(specs[0])
-    out["refill"] = [st.vf_to_vm.cpu, st.vm_to_vf.cpu]
-    e.shutdown()
-    print(json.dumps(out))
-""")
-
-
 def test_unpinned_directions_go_to_the_least_loaded_worker(
-        sockdir, hugepage_dir, cpus):
-    code = PLACEMENT % {"cpu": cpus["worker"], "pid": os.getpid()}
-    proc = subprocess.run([sys.executable, "-c", code, sockdir,
-                           hugepage_dir or ""], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.splitlines()[-1])
-    assert out["workers"] == [1, 2, 3]
-    # Six directions over three workers: two each, in turn.
-    assert out["placed"][:3] == [[1, 2], [3, 1], [2, 3]]
-    assert out["placed"][3] == [3, 3]              # explicit pins
-    assert "CPU 0 for VF->VM is not one of the worker" in out["errors"][0]
-    assert "CPU 4 for VF->VM is not one of the worker" in out["errors"][1]
-    # Relay 0 left lcores 1 and 2 with one direction fewer: refilled there.
-    assert sorted(out["refill"]) == [1, 2]
+        multi_worker_engine, sockdir):
+    e = multi_worker_engine
+    assert e.workers() == [1, 2, 3]
+    specs = [RelaySpec(i, "%s/p%d.sock" % (sockdir, i)) for i in range(4)]
+    try:
+        placed = []
+        for s in specs[:3]:
+            st = e.add_relay(s)
+            placed.append([st.vf_to_vm.cpu, st.vm_to_vf.cpu])
+        # Six directions over three workers: two each, in turn.
+        assert placed == [[1, 2], [3, 1], [2, 3]]
+        st = e.add_relay(RelaySpec(3, specs[3].vhost_path, cpus=(3, 3)))
+        assert (st.vf_to_vm.cpu, st.vm_to_vf.cpu) == (3, 3)
+        assert [w.directions for w in e.worker_stats()] == [2, 2, 4]
+        for cpus, text in (((0, 1), "CPU 0 for VF->VM"),
+                           ((4, None), "CPU 4 for VF->VM")):
+            with pytest.raises(exception.InvalidArgument, match=text):
+                e.add_relay(RelaySpec(9, sockdir + "/p9.sock", cpus=cpus))
+        # Relay 0 leaves workers 1 and 2 one direction short: refilled.
+        e.remove_relay(0)
+        st = e.add_relay(specs[0])
+        assert sorted([st.vf_to_vm.cpu, st.vm_to_vf.cpu]) == [1, 2]
+    finally:
+        for relay_id in e.relay_ids():
+            e.remove_relay(relay_id)

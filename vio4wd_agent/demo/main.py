@@ -194,7 +194,7 @@ def run(duration: float, rate: int, out: TextIO) -> int:
                   % (state.vf_name, state.vhost_path, state.vf_to_vm.cpu))
         vm = testpmd.TestPmd(
             [testpmd.virtio_user_vdev(state.vhost_path, mac=VM_MAC)],
-            lcores="0@%d,1@%d" % (worker, vm_cpu),
+            lcores="0@%d,1@%d" % (vm_cpu, vm_cpu),
             file_prefix="vio4wd-demo-vm-%d" % os.getpid(),
             hugepage_dir=huge_dir,
             extra_args=["--rxd=1024", "--txd=1024"],

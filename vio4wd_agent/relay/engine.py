@@ -137,6 +137,13 @@ class RelayEngine:
     def remove_relay(self, relay_id: int) -> None:
         _check(lib.v4w_relay_remove(relay_id))
 
+    def move(self, relay_id: int, direction: model.Direction,
+             cpu: int | None) -> model.RelayState:
+        """Move one direction to worker ``cpu`` (None: least loaded) while
+        traffic flows; returns the relay's state afterwards."""
+        _check(lib.v4w_relay_set_cpu(relay_id, int(direction), _cpu(cpu)))
+        return self.relay(relay_id)
+
     def set_numa_node(self, relay_id: int, node: int) -> None:
         """Move the relay's mempool to ``node`` now."""
         _check(lib.v4w_relay_set_numa(relay_id, node))
@@ -158,7 +165,9 @@ class RelayEngine:
             pool_moves=info.pool_moves,
             vm_connects=info.vm_connects,
             vf_to_vm=_dir_stats(info.dir[lib.V4W_VF_TO_VM]),
-            vm_to_vf=_dir_stats(info.dir[lib.V4W_VM_TO_VF]))
+            vm_to_vf=_dir_stats(info.dir[lib.V4W_VM_TO_VF]),
+            vf_rx_missed=info.vf_rx_missed, vf_rx_errors=info.vf_rx_errors,
+            vf_tx_errors=info.vf_tx_errors)
 
     def relay_ids(self) -> list[int]:
         n = lib.v4w_relay_list(ffi.NULL, 0)

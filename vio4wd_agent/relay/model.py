@@ -63,6 +63,9 @@ class RelayState:
     vm_connects: int
     vf_to_vm: DirectionStats
     vm_to_vf: DirectionStats
+    vf_rx_missed: int = 0      # the VF's ring overflowed before we read it
+    vf_rx_errors: int = 0
+    vf_tx_errors: int = 0
 
     def direction(self, d: Direction) -> DirectionStats:
         return self.vf_to_vm if d is Direction.VF_TO_VM else self.vm_to_vf
