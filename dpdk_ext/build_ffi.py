@@ -42,7 +42,8 @@ ffibuilder.set_source(
     include_dirs=["dpdk_ext"],
     extra_compile_args=pkg_config("--cflags") + [
         "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter",
-        "-Wno-missing-field-initializers"],
+        "-Wno-missing-field-initializers",
+        "-Werror=implicit-function-declaration"],
     extra_link_args=pkg_config("--libs"),
 )
 

@@ -157,6 +157,8 @@ destroy_device(int vid)
 		if (__atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) != vid)
 			continue;
 		__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->rxq_mask, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->txq_mask, 0, __ATOMIC_RELEASE);
 		/* vhost frees the device when we return: no worker may
 		 * still be inside an enqueue or dequeue on it. */
 		v4w_sync();
@@ -166,17 +168,55 @@ destroy_device(int vid)
 	pthread_mutex_unlock(&tbl_lock);
 }
 
+/*
+ * The guest enables and disables vrings (driver load, `ethtool -L`); the
+ * workers serve exactly the enabled ones.  May come before new_device, so
+ * the relay is found by socket path, not by vid.
+ */
+static int
+vring_state_changed(int vid, uint16_t vring, int enable)
+{
+	char path[PATH_MAX];
+	struct v4w_relay *r;
+	uint32_t pair = vring / 2, *mask;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return 0;
+	pthread_mutex_lock(&tbl_lock);
+	r = relay_by_path(path);
+	if (r != NULL && pair < 32) {
+		mask = (vring & 1) ? &r->txq_mask : &r->rxq_mask;
+		if (enable)
+			__atomic_fetch_or(mask, 1u << pair, __ATOMIC_RELEASE);
+		else
+			__atomic_fetch_and(mask, ~(1u << pair),
+					   __ATOMIC_RELEASE);
+	}
+	if (r != NULL && enable && !(r->queue_limit >> pair & 1) &&
+	    (vring & 1) == 0)
+		V4W_LOG(WARNING, "relay %u: the guest enabled queue pair %u; "
+			"this relay serves %u, so that pair carries nothing",
+			r->id, pair, __builtin_popcount(r->queue_limit));
+	pthread_mutex_unlock(&tbl_lock);
+	return 0;
+}
+
 static const struct rte_vhost_device_ops vhost_ops = {
 	.new_device = new_device,
 	.destroy_device = destroy_device,
+	.vring_state_changed = vring_state_changed,
 };
 
 /* ---- mempool ------------------------------------------------------- */
 
+/*
+ * Enough mbufs to fill every VF ring, plus bursts in flight and the
+ * per-lcore caches of the (at most three) lcores that touch the pool.
+ */
 static uint32_t
-pool_size(void)
+pool_size(const struct v4w_relay *r)
 {
-	uint32_t n = V4W_RXD + V4W_TXD + 4 * V4W_BURST +
+	uint32_t n = r->vf_nq * (V4W_RXD + V4W_TXD) + 4 * V4W_BURST +
 		     V4W_POOL_CACHE * 3 + 256;
 
 	return rte_align32pow2(n) - 1;
@@ -193,12 +233,12 @@ pool_create(struct v4w_relay *r, int node)
 		room = RTE_ALIGN_CEIL(r->mtu + V4W_FRAME_OVERHEAD +
 				      RTE_PKTMBUF_HEADROOM, 1024);
 	snprintf(name, sizeof(name), "v4w_%u_%u", r->id, r->pool_gen++);
-	mp = rte_pktmbuf_pool_create(name, pool_size(), V4W_POOL_CACHE, 0,
+	mp = rte_pktmbuf_pool_create(name, pool_size(r), V4W_POOL_CACHE, 0,
 				     room, node);
 	if (mp == NULL)
 		v4w_fail(rte_errno, "relay %u: cannot create a mempool of %u "
 			 "mbufs on NUMA node %d: %s (not enough hugepage "
-			 "memory?)", r->id, pool_size(), node,
+			 "memory?)", r->id, pool_size(r), node,
 			 rte_strerror(rte_errno));
 	return mp;
 }
@@ -278,13 +318,17 @@ vf_queues_setup(struct v4w_relay *r, int node)
 	uint16_t nrxd = V4W_RXD, ntxd = V4W_TXD;
 	int ret;
 
+	uint16_t q;
+
 	v4w_dpdk_said_reset();
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(r->port_id, &nrxd, &ntxd);
-	if (ret == 0)
-		ret = rte_eth_rx_queue_setup(r->port_id, 0, nrxd, node, NULL,
+	for (q = 0; ret == 0 && q < r->vf_nq; q++) {
+		ret = rte_eth_rx_queue_setup(r->port_id, q, nrxd, node, NULL,
 					     r->pool);
-	if (ret == 0)
-		ret = rte_eth_tx_queue_setup(r->port_id, 0, ntxd, node, NULL);
+		if (ret == 0)
+			ret = rte_eth_tx_queue_setup(r->port_id, q, ntxd, node,
+						     NULL);
+	}
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot set up the queues of "
 				"VF '%s': %s%s%s", r->id, r->vf_name,
@@ -304,16 +348,26 @@ vf_queues_setup(struct v4w_relay *r, int node)
 	return 0;
 }
 
-/* Pick the MTU before the pool exists: the pool's mbufs are sized by it. */
+#define V4W_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
+#define V4W_AUTO_VF_QUEUES 4
+
+/*
+ * Decide MTU and queue count before the pool exists: the pool is sized by
+ * both.  Several VF queues only where the VF spreads by RSS (auto), or as
+ * many as asked for.
+ */
 static int
-vf_pick_mtu(struct v4w_relay *r)
+vf_inspect(struct v4w_relay *r, uint32_t want_nq)
 {
 	struct rte_eth_dev_info info;
 	uint32_t want = (r->flags & V4W_F_JUMBO) ? V4W_JUMBO_MTU : V4W_MTU;
 	uint32_t max;
 	int ret;
 
+	uint32_t max_nq;
+
 	r->mtu = want;
+	r->vf_nq = 1;
 	if (!r->has_port)
 		return 0;
 	ret = rte_eth_dev_info_get(r->port_id, &info);
@@ -321,6 +375,16 @@ vf_pick_mtu(struct v4w_relay *r)
 		return v4w_fail(ret, "relay %u: cannot read VF '%s' info: %s",
 				r->id, r->vf_name, rte_strerror(-ret));
 	r->vf_tx_capa = info.tx_offload_capa;
+	r->vf_rss_hf = info.flow_type_rss_offloads & V4W_RSS_HF;
+	max_nq = RTE_MIN(info.max_rx_queues, info.max_tx_queues);
+	if (want_nq > max_nq)
+		return v4w_fail(EINVAL, "relay %u: VF '%s' has at most %u "
+				"queue pairs, %u requested", r->id,
+				r->vf_name, max_nq, want_nq);
+	if (want_nq == 0)
+		want_nq = r->vf_rss_hf ?
+			  RTE_MIN(max_nq, (uint32_t)V4W_AUTO_VF_QUEUES) : 1;
+	r->vf_nq = RTE_MAX(want_nq, 1u);
 	max = info.max_mtu;
 	if (info.max_rx_pktlen > RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN &&
 	    info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN < max)
@@ -353,10 +417,15 @@ vf_configure(struct v4w_relay *r, int node)
 	conf.txmode.offloads = r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if (r->flags & V4W_F_TSO)
 		conf.txmode.offloads |= r->vf_tx_capa & V4W_TSO_OFFLOADS;
-	ret = rte_eth_dev_configure(r->port_id, 1, 1, &conf);
+	if (r->vf_nq > 1 && r->vf_rss_hf) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = r->vf_rss_hf;
+	}
+	ret = rte_eth_dev_configure(r->port_id, r->vf_nq, r->vf_nq, &conf);
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot configure VF '%s' "
-				"(MTU %u): %s", r->id, r->vf_name, r->mtu,
+				"(MTU %u, %u queue pairs): %s", r->id,
+				r->vf_name, r->mtu, r->vf_nq,
 				rte_strerror(-ret));
 	return vf_queues_setup(r, node);
 }
@@ -412,6 +481,9 @@ static uint64_t
 vhost_features_off(struct v4w_relay *r)
 {
 	uint64_t off = F(CTRL_RX) | F(HOST_UFO) | F(GUEST_UFO);
+
+	if (r->queue_limit == 1)
+		off |= F(MQ);
 	uint64_t csum = RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
 			RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 
@@ -537,6 +609,10 @@ check_conf(const struct v4w_relay_conf *conf)
 			return v4w_fail(EINVAL, "relay %u: CPU %d for %s is not "
 					"one of the worker CPUs", conf->id,
 					conf->cpu[i], dir_name[i]);
+	if (conf->max_queues > V4W_MAX_QUEUES)
+		return v4w_fail(EINVAL, "relay %u: %u queue pairs requested, a "
+				"relay serves at most %u", conf->id,
+				conf->max_queues, V4W_MAX_QUEUES);
 	if (conf->numa_hint != V4W_NONE &&
 	    (conf->numa_hint < 0 ||
 	     (unsigned int)conf->numa_hint >= RTE_MAX_NUMA_NODES))
@@ -549,6 +625,7 @@ static struct v4w_relay *
 relay_alloc(const struct v4w_relay_conf *conf)
 {
 	struct v4w_relay *r;
+	uint32_t nq;
 	size_t len;
 	int i;
 
@@ -560,6 +637,9 @@ relay_alloc(const struct v4w_relay_conf *conf)
 	r->vid = -1;
 	r->vm_node = V4W_NONE;
 	r->numa_hint = conf->numa_hint;
+	r->vf_nq = 1;
+	nq = conf->max_queues ? conf->max_queues : V4W_MAX_QUEUES;
+	r->queue_limit = nq >= 32 ? UINT32_MAX : (1u << nq) - 1;
 	snprintf(r->path, sizeof(r->path), "%s", conf->vhost_path);
 	snprintf(r->vf_devargs, sizeof(r->vf_devargs), "%s",
 		 conf->vf_devargs);
@@ -599,7 +679,7 @@ relay_add_locked(const struct v4w_relay_conf *conf)
 		if (ret < 0)
 			goto fail_free;
 	}
-	ret = vf_pick_mtu(r);
+	ret = vf_inspect(r, conf->vf_queues);
 	if (ret < 0)
 		goto fail_vf;
 
@@ -888,6 +968,10 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->mtu = r->mtu;
 	out->pool_moves = r->pool_moves;
 	out->vm_connects = r->vm_connects;
+	out->vm_rxq_mask = __atomic_load_n(&r->rxq_mask, __ATOMIC_ACQUIRE);
+	out->vm_txq_mask = __atomic_load_n(&r->txq_mask, __ATOMIC_ACQUIRE);
+	out->max_queues = __builtin_popcount(r->queue_limit);
+	out->vf_queues = r->has_port ? r->vf_nq : 0;
 	snprintf(out->vf_name, sizeof(out->vf_name), "%s", r->vf_name);
 	snprintf(out->vhost_path, sizeof(out->vhost_path), "%s", r->path);
 	read_dir(&r->d[V4W_VF_TO_VM], &out->dir[V4W_VF_TO_VM]);
@@ -902,6 +986,39 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 		}
 	}
 out:
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+int
+v4w_relay_queue_stats(uint32_t id, int32_t dir, struct v4w_queue_stats *out,
+		      uint32_t max)
+{
+	struct v4w_relay *r;
+	uint32_t q;
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	if (dir != V4W_VF_TO_VM && dir != V4W_VM_TO_VF)
+		return v4w_fail(EINVAL, "relay %u: bad direction %d", id, dir);
+	pthread_mutex_lock(&v4w_ctl_lock);
+	r = relay_by_id(id);
+	if (r == NULL) {
+		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
+	} else {
+		const struct v4w_queue_stats *qs = r->d[dir].q;
+
+		for (q = 0; q < max && q < V4W_MAX_QUEUES; q++) {
+			out[q].pkts = __atomic_load_n(&qs[q].pkts,
+						      __ATOMIC_RELAXED);
+			out[q].bytes = __atomic_load_n(&qs[q].bytes,
+						       __ATOMIC_RELAXED);
+			out[q].drops = __atomic_load_n(&qs[q].drops,
+						       __ATOMIC_RELAXED);
+		}
+		ret = __builtin_popcount(r->queue_limit);
+	}
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;
 }

@@ -47,12 +47,19 @@ const char *v4w_dpdk_said(void);
  */
 struct v4w_dir {
 	struct rte_mbuf *held[V4W_BURST];
+	uint8_t hq[V4W_BURST];    /* guest queue of each held packet */
 	uint16_t held_off;
 	uint16_t held_n;
 	uint32_t held_bytes;
 	uint64_t held_since;      /* TSC of the last progress, 0 if none held */
 	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
 	uint32_t seq;             /* odd while the worker updates counters */
+	/* Enabled guest queues, as last seen (a cache of the relay's mask). */
+	uint32_t qmask;
+	uint8_t nq;
+	uint8_t qlist[V4W_MAX_QUEUES];
+	uint16_t rr;              /* where the next round starts */
+	struct v4w_queue_stats q[V4W_MAX_QUEUES];
 
 	struct v4w_relay *relay;
 	int dir;
@@ -66,6 +73,10 @@ struct v4w_relay {
 	/* Written by vhost callbacks, read by workers. */
 	int vid;                  /* vhost device, -1 when no VM */
 	int vf_ready;             /* VF port started */
+	uint32_t rxq_mask;        /* guest rx vrings enabled, bit = pair */
+	uint32_t txq_mask;        /* guest tx vrings enabled */
+	uint32_t queue_limit;     /* mask of the pairs we serve */
+	uint16_t vf_nq;           /* VF queue pairs */
 
 	uint32_t id;
 	uint32_t flags;
@@ -73,6 +84,7 @@ struct v4w_relay {
 	uint16_t port_id;
 	uint16_t mtu;
 	uint64_t vf_tx_capa;      /* RTE_ETH_TX_OFFLOAD_* the VF has */
+	uint64_t vf_rss_hf;       /* RSS hash types the VF offers */
 	struct rte_mempool *pool;
 	int pool_node;
 	int vm_node;

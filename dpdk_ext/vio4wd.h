@@ -18,6 +18,7 @@
 #define V4W_PATH_MAX 108
 #define V4W_NAME_MAX 64
 #define V4W_ERRMSG_MAX 512
+#define V4W_MAX_QUEUES 32   /* guest queue pairs a relay serves at most */
 
 /* Relay flags. */
 #define V4W_F_CLIENT 1  /* vhost-user client: the VM side owns the socket */
@@ -42,6 +43,18 @@ struct v4w_relay_conf {
 	int32_t cpu[2];
 	/* NUMA node for the mempool before the VM connects, V4W_NONE = VF's. */
 	int32_t numa_hint;
+	/* Guest queue pairs served, 1..V4W_MAX_QUEUES; 0 = the maximum. */
+	uint32_t max_queues;
+	/* VF queue pairs (RSS); 0 = several where the VF has RSS, else 1. */
+	uint32_t vf_queues;
+};
+
+/* Per guest queue counters of one direction (monotonic). */
+struct v4w_queue_stats {
+	uint64_t pkts;      /* VF->VM: put on this guest rx queue;
+			     * VM->VF: taken from this guest tx queue */
+	uint64_t bytes;
+	uint64_t drops;     /* of those packets, dropped for a full far side */
 };
 
 /* Monotonic counters of one direction; never reset. */
@@ -70,6 +83,10 @@ struct v4w_relay_info {
 	uint32_t mtu;
 	uint32_t pool_moves;    /* times the mempool followed the VM */
 	uint32_t vm_connects;   /* times a VM came up on the socket */
+	uint32_t vm_rxq_mask;   /* guest rx queues enabled (bit = queue pair) */
+	uint32_t vm_txq_mask;   /* guest tx queues enabled */
+	uint32_t max_queues;
+	uint32_t vf_queues;
 	char vf_name[V4W_NAME_MAX];
 	char vhost_path[V4W_PATH_MAX];
 	struct v4w_dir_stats dir[2];
@@ -112,6 +129,9 @@ void v4w_shutdown(void);
 int v4w_relay_add(const struct v4w_relay_conf *conf);
 int v4w_relay_remove(uint32_t id);
 int v4w_relay_get(uint32_t id, struct v4w_relay_info *out);
+/* Per guest queue counters; returns how many entries are meaningful. */
+int v4w_relay_queue_stats(uint32_t id, int32_t dir,
+			  struct v4w_queue_stats *out, uint32_t max);
 /* Move one direction to another worker CPU while traffic flows; V4W_NONE
  * unpins it and picks the least-loaded worker. */
 int v4w_relay_set_cpu(uint32_t id, int32_t dir, int32_t cpu);

@@ -16,6 +16,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_vhost.h>
+#include <netinet/in.h>
 
 #include "v4w_priv.h"
 
@@ -42,11 +43,108 @@ burst_bytes(struct rte_mbuf **pkts, uint16_t n)
 	return b;
 }
 
+/* Refresh the list of enabled guest queues when the mask changed. */
 static inline void
-held_set(struct v4w_dir *d, uint16_t n)
+queues_refresh(struct v4w_dir *d, uint32_t mask)
+{
+	uint32_t m = mask;
+
+	d->qmask = mask;
+	d->nq = 0;
+	while (m != 0) {
+		d->qlist[d->nq++] = __builtin_ctz(m);
+		m &= m - 1;
+	}
+}
+
+/*
+ * Flow hash of a frame: the NIC's RSS hash when it gave one, else a hash of
+ * the IPv4/IPv6 addresses and TCP/UDP ports (addresses only for fragments
+ * and other protocols), else of the MAC addresses.  Only its consistency
+ * matters: one flow, one guest queue, one order.
+ */
+static inline uint32_t
+mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return (uint32_t)(h ^ (h >> 33));
+}
+
+static inline uint32_t
+flow_hash(struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m), off = 14, l4 = 0;
+	uint16_t type;
+	uint64_t h;
+	uint8_t proto = 0;
+
+	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+		return m->hash.rss;
+	if (len < 14)
+		return 0;
+	type = (uint16_t)(p[12] << 8 | p[13]);
+	while ((type == RTE_ETHER_TYPE_VLAN || type == RTE_ETHER_TYPE_QINQ) &&
+	       len >= off + 4) {
+		type = (uint16_t)(p[off + 2] << 8 | p[off + 3]);
+		off += 4;
+	}
+	if (type == RTE_ETHER_TYPE_IPV4 && len >= off + 20) {
+		const uint8_t *ip = p + off;
+		uint32_t a, b;
+
+		memcpy(&a, ip + 12, 4);
+		memcpy(&b, ip + 16, 4);
+		proto = ip[9];
+		h = ((uint64_t)a << 32 | b) ^ proto;
+		/* Ports only in first fragments' absence: no offset, no MF. */
+		if ((ip[6] & 0x3f) == 0 && ip[7] == 0)
+			l4 = off + (ip[0] & 0xf) * 4;
+	} else if (type == RTE_ETHER_TYPE_IPV6 && len >= off + 40) {
+		const uint8_t *ip = p + off;
+		uint64_t w[4];
+
+		memcpy(w, ip + 8, 32);
+		proto = ip[6];
+		h = mix(w[0] ^ w[1]) ^ ((uint64_t)mix(w[2] ^ w[3]) << 32) ^ proto;
+		l4 = off + 40;
+	} else {
+		uint64_t a = 0, b = 0;
+
+		memcpy(&a, p, 6);
+		memcpy(&b, p + 6, 6);
+		return mix(a ^ (b << 16) ^ type);
+	}
+	if (l4 != 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
+			proto == IPPROTO_SCTP) && len >= l4 + 4) {
+		uint32_t ports;
+
+		memcpy(&ports, p + l4, 4);
+		h ^= (uint64_t)ports << 17;
+	}
+	return mix(h);
+}
+
+static inline uint8_t
+pick_queue(const struct v4w_dir *d, struct rte_mbuf *m)
+{
+	if (d->nq == 1)
+		return d->qlist[0];
+	return d->qlist[((uint64_t)flow_hash(m) * d->nq) >> 32];
+}
+
+/* A fresh burst becomes the held one. */
+static inline void
+held_set(struct v4w_dir *d, uint16_t n, uint8_t q)
 {
 	uint32_t bytes = burst_bytes(d->held, n);
+	uint16_t i;
 
+	for (i = 0; i < n; i++)
+		d->hq[i] = q;
 	v4w_seq_begin(d);
 	d->held_off = 0;
 	d->held_n = n;
@@ -61,54 +159,49 @@ static inline void
 held_drop(struct v4w_dir *d, bool noconn)
 {
 	struct rte_mbuf **pkts = d->held + d->held_off;
-	uint16_t n = d->held_n;
+	uint16_t n = d->held_n, i;
 
+	if (!noconn)
+		for (i = 0; i < n; i++)
+			CNT_ADD(d->q[d->hq[d->held_off + i]].drops, 1);
 	v4w_seq_begin(d);
 	if (noconn) {
-		CNT_ADD(d->st.drop_noconn_pkts, d->held_n);
+		CNT_ADD(d->st.drop_noconn_pkts, n);
 		CNT_ADD(d->st.drop_noconn_bytes, d->held_bytes);
 	} else {
-		CNT_ADD(d->st.drop_full_pkts, d->held_n);
+		CNT_ADD(d->st.drop_full_pkts, n);
 		CNT_ADD(d->st.drop_full_bytes, d->held_bytes);
 	}
-	rte_pktmbuf_free_bulk(d->held + d->held_off, d->held_n);
 	d->held_n = 0;
 	d->held_since = 0;
 	v4w_seq_end(d);
+	rte_pktmbuf_free_bulk(pkts, n);
 }
 
 /*
- * Account `sent` packets from the front of the held burst; whatever the
- * far side did not take stays held and is retried next round, until the
- * far side has taken nothing for V4W_RETRY_US.
+ * The far side took `sent` packets worth `bytes`; `left` remain held at
+ * held[off..].  What is left is retried next round, until the far side
+ * has taken nothing for V4W_RETRY_US.
  */
 static inline void
-held_sent(struct v4w_dir *d, uint16_t sent)
+held_progress(struct v4w_dir *d, uint16_t sent, uint32_t bytes,
+	      uint16_t off, uint16_t left)
 {
 	uint64_t now;
-	uint32_t bytes;
 
-	if (sent == d->held_n) {
-		v4w_seq_begin(d);
-		CNT_ADD(d->st.tx_pkts, sent);
-		CNT_ADD(d->st.tx_bytes, d->held_bytes);
-		d->held_n = 0;
+	v4w_seq_begin(d);
+	CNT_ADD(d->st.tx_pkts, sent);
+	CNT_ADD(d->st.tx_bytes, bytes);
+	d->held_off = off;
+	d->held_n = left;
+	d->held_bytes -= bytes;
+	v4w_seq_end(d);
+	if (left == 0) {
 		d->held_since = 0;
-		v4w_seq_end(d);
 		return;
 	}
 	now = rte_rdtsc();
-	if (sent > 0) {
-		bytes = burst_bytes(d->held + d->held_off, sent);
-		v4w_seq_begin(d);
-		CNT_ADD(d->st.tx_pkts, sent);
-		CNT_ADD(d->st.tx_bytes, bytes);
-		d->held_off += sent;
-		d->held_n -= sent;
-		d->held_bytes -= bytes;
-		v4w_seq_end(d);
-		d->held_since = now;
-	} else if (d->held_since == 0) {
+	if (sent > 0 || d->held_since == 0) {
 		d->held_since = now;
 	} else if (now - d->held_since > v4w_retry_tsc) {
 		held_drop(d, false);
@@ -118,62 +211,156 @@ held_sent(struct v4w_dir *d, uint16_t sent)
 	CNT_ADD(d->st.retries, 1);
 }
 
+/* Offer the held burst to the guest: one queue, or spread by flow. */
+static inline void
+to_guest(struct v4w_dir *d, int vid)
+{
+	struct rte_mbuf **pkts = d->held + d->held_off;
+	uint16_t n = d->held_n, sent, i, k, left = 0;
+	struct rte_mbuf *grp[V4W_BURST], *keep[V4W_BURST];
+	uint8_t keep_q[V4W_BURST];
+	uint32_t bytes = 0, b;
+	uint32_t present = 0;
+
+	if (d->nq == 1) {
+		uint8_t q = d->qlist[0];
+
+		sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(q), pkts, n);
+		if (sent > 0) {
+			bytes = burst_bytes(pkts, sent);
+			CNT_ADD(d->q[q].pkts, sent);
+			CNT_ADD(d->q[q].bytes, bytes);
+			/* vhost copied them; the mbufs are still ours. */
+			rte_pktmbuf_free_bulk(pkts, sent);
+		}
+		held_progress(d, sent, bytes, d->held_off + sent, n - sent);
+		return;
+	}
+	/*
+	 * Group by queue, keeping each flow's order, and enqueue each group.
+	 * Every held packet's queue is an enabled one (re-picked whenever the
+	 * enabled set changes), so every packet is in exactly one group.
+	 */
+	for (i = 0; i < n; i++)
+		present |= 1u << d->hq[d->held_off + i];
+	for (k = 0; k < d->nq; k++) {
+		uint8_t q = d->qlist[k];
+		uint16_t g = 0;
+
+		if (!(present & (1u << q)))
+			continue;
+		for (i = 0; i < n; i++)
+			if (d->hq[d->held_off + i] == q)
+				grp[g++] = pkts[i];
+		sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(q), grp, g);
+		if (sent > 0) {
+			b = burst_bytes(grp, sent);
+			bytes += b;
+			CNT_ADD(d->q[q].pkts, sent);
+			CNT_ADD(d->q[q].bytes, b);
+			rte_pktmbuf_free_bulk(grp, sent);
+		}
+		for (i = sent; i < g; i++) {
+			keep[left] = grp[i];
+			keep_q[left++] = q;
+		}
+	}
+	memcpy(d->held, keep, left * sizeof(keep[0]));
+	memcpy(d->hq, keep_q, left);
+	held_progress(d, n - left, bytes, 0, left);
+}
+
 static inline unsigned int
 fwd_vf_to_vm(struct v4w_dir *d)
 {
 	struct v4w_relay *r = d->relay;
 	int vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
-	uint16_t n, sent;
+	uint32_t mask = __atomic_load_n(&r->rxq_mask, __ATOMIC_ACQUIRE) &
+			r->queue_limit;
+	unsigned int work = 0;
+	uint16_t n, i, k;
 
-	if (d->held_n == 0) {
-		if (!r->vf_ready)
-			return 0;
-		n = rte_eth_rx_burst(r->port_id, 0, d->held, V4W_BURST);
-		if (n == 0)
-			return 0;
-		held_set(d, n);
+	if (mask != d->qmask) {
+		queues_refresh(d, mask);
+		/* Held packets follow the new spread. */
+		for (i = 0; i < d->held_n && mask != 0; i++)
+			d->hq[d->held_off + i] =
+				pick_queue(d, d->held[d->held_off + i]);
 	}
-	n = d->held_n;
-	if (vid < 0) {
-		held_drop(d, true);
-	} else {
-		sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(0),
-					       d->held + d->held_off, n);
-		/* vhost copied what it took; the mbufs are ours to free. */
-		if (sent > 0)
-			rte_pktmbuf_free_bulk(d->held + d->held_off, sent);
-		held_sent(d, sent);
+	for (k = 0; k < r->vf_nq; k++) {
+		if (d->held_n == 0) {
+			uint16_t vq = (d->rr + k) % r->vf_nq;
+
+			if (!r->vf_ready)
+				break;
+			n = rte_eth_rx_burst(r->port_id, vq, d->held,
+					     V4W_BURST);
+			if (n == 0)
+				continue;
+			held_set(d, n, d->nq ? d->qlist[0] : 0);
+			if (d->nq > 1)
+				for (i = 0; i < n; i++)
+					d->hq[i] = pick_queue(d, d->held[i]);
+		}
+		work += d->held_n;
+		if (vid < 0 || d->nq == 0) {
+			/* No VM, or a guest whose driver has not enabled
+			 * a queue yet: nobody to give them to. */
+			held_drop(d, true);
+			continue;
+		}
+		to_guest(d, vid);
+		if (d->held_n != 0)
+			break;	/* far side full: retry next round */
 	}
-	return n;
+	d->rr++;
+	return work;
 }
 
 static inline unsigned int
 fwd_vm_to_vf(struct v4w_dir *d)
 {
 	struct v4w_relay *r = d->relay;
-	uint16_t n, sent;
+	int vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
+	uint32_t mask = __atomic_load_n(&r->txq_mask, __ATOMIC_ACQUIRE) &
+			r->queue_limit;
+	unsigned int work = 0;
+	uint16_t n, sent, k;
+	uint8_t q;
 
-	if (d->held_n == 0) {
-		int vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
-
-		if (vid < 0)
-			return 0;
-		n = rte_vhost_dequeue_burst(vid, V4W_GUEST_TXQ(0), r->pool,
-					    d->held, V4W_BURST);
-		if (n == 0)
-			return 0;
-		held_set(d, n);
-	}
-	n = d->held_n;
-	if (!r->vf_ready) {
-		held_drop(d, true);
-	} else {
+	if (mask != d->qmask)
+		queues_refresh(d, mask);
+	for (k = 0; k <= d->nq; k++) {
+		if (d->held_n == 0) {
+			if (vid < 0 || k == d->nq)
+				break;
+			q = d->qlist[(d->rr + k) % d->nq];
+			n = rte_vhost_dequeue_burst(vid, V4W_GUEST_TXQ(q),
+						    r->pool, d->held,
+						    V4W_BURST);
+			if (n == 0)
+				continue;
+			held_set(d, n, q);
+			CNT_ADD(d->q[q].pkts, n);
+			CNT_ADD(d->q[q].bytes, d->held_bytes);
+		}
+		work += d->held_n;
+		if (!r->vf_ready) {
+			held_drop(d, true);
+			continue;
+		}
 		/* The PMD owns what it took. */
-		sent = rte_eth_tx_burst(r->port_id, 0, d->held + d->held_off,
-					n);
-		held_sent(d, sent);
+		q = d->hq[d->held_off];
+		sent = rte_eth_tx_burst(r->port_id, q % r->vf_nq,
+					d->held + d->held_off, d->held_n);
+		held_progress(d, sent, sent == d->held_n ? d->held_bytes :
+			      burst_bytes(d->held + d->held_off, sent),
+			      d->held_off + sent, d->held_n - sent);
+		if (d->held_n != 0)
+			break;	/* VF full: retry next round */
 	}
-	return n;
+	d->rr++;
+	return work;
 }
 
 static void

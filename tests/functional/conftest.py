@@ -139,10 +139,11 @@ def vm_factory(hugepage_dir: str | None, cpus: dict[str, int],
     started: list[testpmd.TestPmd] = []
 
     def make(socket_path: str | list[str], *, server: bool = False,
-             mac: str = VM_MAC, mbufs: int = 8192,
+             mac: str = VM_MAC, mbufs: int = 8192, queues: int = 1,
              extra: list[str] | None = None) -> testpmd.TestPmd:
         paths = [socket_path] if isinstance(socket_path, str) else socket_path
-        vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac)
+        vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac,
+                                          queues=queues)
                  .replace("net_virtio_user0", "net_virtio_user%d" % i)
                  for i, p in enumerate(paths)]
         # Both VM lcores on the VM's CPU: a main lcore parked on the

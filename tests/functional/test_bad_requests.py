@@ -49,6 +49,11 @@ BAD = [
      exception.InvalidArgument, "CPU 0 for VM->VF is not one of the worker"),
     ("bad NUMA hint", dict(numa_hint=5000), exception.InvalidArgument,
      "bad NUMA node 5000"),
+    ("more than 32 queue pairs", dict(max_queues=33),
+     exception.InvalidArgument, "33 queue pairs requested, a relay serves "
+     "at most 32"),
+    ("more VF queues than the VF has", dict(vf_queues=5000),
+     exception.InvalidArgument, "queue pairs, 5000 requested"),
 ]
 
 

@@ -26,6 +26,37 @@ def frame(dst: str, src: str, seq: int, size: int = 64,
     return head + bytes(max(0, size - 4 - len(head)))
 
 
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack("!10H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def udp_frame(dst: str, src: str, flow: int, seq: int, size: int = 64,
+              tag: bytes = b"v4wf") -> bytes:
+    """An IPv4/UDP frame of flow ``flow`` (its source port) carrying
+    ``tag``, the flow and ``seq``: what RSS and flow hashing spread."""
+    payload = tag + struct.pack("!IQ", flow, seq)
+    payload += bytes(max(0, size - 14 - 20 - 8 - len(payload)))
+    udp = struct.pack("!HHHH", 10000 + flow, 20000, 8 + len(payload), 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(payload),
+                     0, 0, 64, 17, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack("!H", _ip_checksum(ip)) + ip[12:]
+    return (mac_bytes(dst) + mac_bytes(src) + struct.pack("!H", 0x0800) +
+            ip + udp + payload)
+
+
+def udp_flow_seq(data: bytes, tag: bytes = b"v4wf") -> tuple[int, int] | None:
+    off = 14 + 20 + 8
+    if len(data) < off + len(tag) + 12 or data[12:14] != b"\x08\x00" or \
+            data[off:off + len(tag)] != tag:
+        return None
+    flow, seq = struct.unpack("!IQ", data[off + len(tag):off + len(tag) + 12])
+    return flow, seq
+
+
 def frame_seq(data: bytes, tag: bytes = b"v4w") -> int | None:
     if len(data) < 14 + len(tag) + 8 or data[12:14] != struct.pack(
             "!H", ETH_P_EXPERIMENT) or data[14:14 + len(tag)] != tag:
@@ -58,6 +89,26 @@ class RawPort:
             self.sock.send(frame(dst, src, first_seq + i, size, tag))
             if gap and (i + 1) % batch == 0:
                 time.sleep(gap)
+
+    def receive_flows(self, timeout: float, until: int) -> list[
+            tuple[int, int]]:
+        """(flow, seq) of incoming udp_frame()s, in arrival order."""
+        got: list[tuple[int, int]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < until:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                break
+            data, addr = self.sock.recvfrom(65535)
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            fs = udp_flow_seq(data)
+            if fs is not None:
+                got.append(fs)
+        return got
 
     def receive(self, timeout: float, tag: bytes = b"v4w",
                 until: int | None = None) -> list[int]:

@@ -131,6 +131,8 @@ class RelayEngine:
                       (lib.V4W_F_TSO if spec.tso else 0))
         conf.cpu = [_cpu(spec.cpus[0]), _cpu(spec.cpus[1])]
         conf.numa_hint = _cpu(spec.numa_hint)
+        conf.max_queues = spec.max_queues
+        conf.vf_queues = spec.vf_queues
         _check(lib.v4w_relay_add(conf))
         return self.relay(spec.relay_id)
 
@@ -167,7 +169,19 @@ class RelayEngine:
             vf_to_vm=_dir_stats(info.dir[lib.V4W_VF_TO_VM]),
             vm_to_vf=_dir_stats(info.dir[lib.V4W_VM_TO_VF]),
             vf_rx_missed=info.vf_rx_missed, vf_rx_errors=info.vf_rx_errors,
-            vf_tx_errors=info.vf_tx_errors)
+            vf_tx_errors=info.vf_tx_errors, vm_rxq_mask=info.vm_rxq_mask,
+            vm_txq_mask=info.vm_txq_mask, max_queues=info.max_queues,
+            vf_queues=info.vf_queues)
+
+    def queue_stats(self, relay_id: int,
+                    direction: model.Direction) -> list[model.QueueStats]:
+        """Per guest queue counters of one direction, for the queue pairs
+        the relay serves."""
+        buf = ffi.new("struct v4w_queue_stats[]", lib.V4W_MAX_QUEUES)
+        n = _check(lib.v4w_relay_queue_stats(relay_id, int(direction), buf,
+                                             lib.V4W_MAX_QUEUES))
+        return [model.QueueStats(q, buf[q].pkts, buf[q].bytes, buf[q].drops)
+                for q in range(n)]
 
     def relay_ids(self) -> list[int]:
         n = lib.v4w_relay_list(ffi.NULL, 0)

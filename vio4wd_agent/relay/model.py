@@ -24,6 +24,8 @@ class RelaySpec:
     tso: bool = False
     cpus: tuple[int | None, int | None] = (None, None)  # VF->VM, VM->VF
     numa_hint: int | None = None
+    max_queues: int = 32            # guest queue pairs served (1..32)
+    vf_queues: int = 0              # VF queue pairs; 0: several with RSS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +68,29 @@ class RelayState:
     vf_rx_missed: int = 0      # the VF's ring overflowed before we read it
     vf_rx_errors: int = 0
     vf_tx_errors: int = 0
+    vm_rxq_mask: int = 0       # guest queue pairs enabled (rx / tx side)
+    vm_txq_mask: int = 0
+    max_queues: int = 32
+    vf_queues: int = 0
+
+    @property
+    def vm_queues(self) -> int:
+        """Guest queue pairs with an enabled rx ring."""
+        return bin(self.vm_rxq_mask).count("1")
 
     def direction(self, d: Direction) -> DirectionStats:
         return self.vf_to_vm if d is Direction.VF_TO_VM else self.vm_to_vf
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueStats:
+    """One guest queue of one direction: VF->VM counts what was put on the
+    guest's rx queue, VM->VF what was taken off its tx queue."""
+
+    queue: int
+    pkts: int
+    bytes: int
+    drops: int
 
 
 @dataclasses.dataclass(frozen=True)
