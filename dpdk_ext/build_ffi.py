@@ -44,7 +44,8 @@ ffibuilder.set_source(
         "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter",
         "-Wno-missing-field-initializers",
         "-Werror=implicit-function-declaration"],
-    extra_link_args=pkg_config("--libs"),
+    # The bonding API is a driver's, not in pkg-config's list.
+    extra_link_args=pkg_config("--libs") + ["-lrte_net_bond"],
 )
 
 if __name__ == "__main__":

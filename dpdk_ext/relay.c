@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <rte_dev.h>
+#include <rte_eth_bond.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -71,16 +72,36 @@ relay_by_path(const char *path)
 	return NULL;
 }
 
+/* The relay whose VF, or one of whose bond members, is `name`. */
 static struct v4w_relay *
 relay_by_vf(const char *name)
 {
-	uint32_t i;
+	uint32_t i, m;
 
-	for (i = 0; i < nrelays; i++)
-		if (relays[i]->has_port &&
-		    strcmp(relays[i]->vf_name, name) == 0)
-			return relays[i];
+	for (i = 0; i < nrelays; i++) {
+		struct v4w_relay *r = relays[i];
+
+		if (!r->has_port)
+			continue;
+		if (strcmp(r->vf_name, name) == 0)
+			return r;
+		for (m = 0; m < r->n_members; m++)
+			if (strcmp(r->member_name[m], name) == 0)
+				return r;
+	}
 	return NULL;
+}
+
+/* The device name in devargs ("net_tap0" of "net_tap0,iface=x"). */
+static void
+devargs_name(const char *devargs, char *name, size_t size)
+{
+	size_t len = strcspn(devargs, ",");
+
+	if (len >= size)
+		len = size - 1;
+	memcpy(name, devargs, len);
+	name[len] = 0;
 }
 
 static void
@@ -288,28 +309,153 @@ find_port(const char *name, uint16_t *port_id)
 	return -ENODEV;
 }
 
+/* Probe one device and find its port; `what` names it in errors. */
 static int
-vf_probe(struct v4w_relay *r)
+probe_port(struct v4w_relay *r, const char *devargs, const char *name,
+	   uint16_t *port, const char *what)
+{
+	struct v4w_relay *other = relay_by_vf(name);
+	int ret;
+
+	if (other != NULL)
+		return v4w_fail(EBUSY, "relay %u: %s '%s' is already used by "
+				"relay %u", r->id, what, name, other->id);
+	v4w_dpdk_said_reset();
+	ret = rte_dev_probe(devargs);
+	if (ret < 0 && ret != -EEXIST)
+		return v4w_fail(ret, "relay %u: cannot attach %s '%s': %s",
+				r->id, what, devargs, v4w_dpdk_said()[0] ?
+				v4w_dpdk_said() : "no driver matches, the "
+				"devargs are wrong or the device is missing");
+	if (find_port(name, port) < 0) {
+		if (ret == 0)
+			rte_eal_hotplug_remove(strchr(name, ':') ? "pci" :
+					       "vdev", name);
+		return v4w_fail(ENODEV, "relay %u: %s '%s' attached, but no "
+				"ethernet port named '%s' appeared", r->id,
+				what, devargs, name);
+	}
+	return 0;
+}
+
+/* Close a port and unplug its device. */
+static void
+port_release(uint16_t port, const char *name)
+{
+	struct rte_eth_dev_info info;
+	struct rte_device *dev = NULL;
+
+	if (rte_eth_dev_info_get(port, &info) == 0)
+		dev = info.device;
+	rte_eth_dev_stop(port);
+	rte_eth_dev_close(port);
+	if (dev != NULL && rte_dev_remove(dev) < 0)
+		V4W_LOG(WARNING, "cannot detach device '%s'", name);
+}
+
+static void
+bond_release(struct v4w_relay *r)
+{
+	uint8_t m;
+
+	if (r->has_port) {
+		int ret;
+
+		rte_eth_dev_stop(r->port_id);
+		for (m = 0; m < r->n_members; m++)
+			if (!r->member_out[m])
+				rte_eth_bond_slave_remove(r->port_id,
+							  r->member_port[m]);
+		ret = rte_eth_bond_free(r->vf_name);
+		if (ret < 0)
+			V4W_LOG(WARNING, "relay %u: cannot free bond '%s': %s",
+				r->id, r->vf_name, rte_strerror(-ret));
+	}
+	for (m = 0; m < r->n_members; m++) {
+		port_release(r->member_port[m], r->member_name[m]);
+		r->member_out[m] = 0;
+	}
+	r->n_members = 0;
+}
+
+static int
+bond_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf)
+{
+	uint32_t i, j;
+	int ret, mode = conf->bond_mode == V4W_NONE ?
+			BONDING_MODE_ACTIVE_BACKUP : conf->bond_mode;
+
+	if (strncmp(r->vf_name, "net_bonding", 11) != 0)
+		return v4w_fail(EINVAL, "relay %u: a bond's name must start "
+				"with net_bonding, not '%s'", r->id,
+				r->vf_name);
+	if (conf->n_members < 2 || conf->n_members > V4W_MAX_BOND)
+		return v4w_fail(EINVAL, "relay %u: a bond needs 2 to %d "
+				"members, %u given", r->id, V4W_MAX_BOND,
+				conf->n_members);
+	if (mode < BONDING_MODE_ROUND_ROBIN || mode > BONDING_MODE_ALB)
+		return v4w_fail(EINVAL, "relay %u: unknown bond mode %d "
+				"(0-6)", r->id, mode);
+	for (i = 0; i < conf->n_members; i++) {
+		if (memchr(conf->members[i], 0, V4W_DEVARGS_MAX) == NULL ||
+		    conf->members[i][0] == 0)
+			return v4w_fail(EINVAL, "relay %u: bond member %u is "
+					"empty or too long", r->id, i);
+		devargs_name(conf->members[i], r->member_name[i],
+			     V4W_NAME_MAX);
+		for (j = 0; j < i; j++)
+			if (strcmp(r->member_name[i], r->member_name[j]) == 0)
+				return v4w_fail(EINVAL, "relay %u: bond member "
+						"'%s' given twice", r->id,
+						r->member_name[i]);
+	}
+	for (i = 0; i < conf->n_members; i++) {
+		ret = probe_port(r, conf->members[i], r->member_name[i],
+				 &r->member_port[i], "bond member");
+		if (ret < 0)
+			goto fail;
+		r->n_members++;
+	}
+	ret = rte_eth_bond_create(r->vf_name, mode,
+				  rte_eth_dev_socket_id(r->member_port[0]) < 0 ?
+				  0 : rte_eth_dev_socket_id(r->member_port[0]));
+	if (ret < 0) {
+		ret = v4w_fail(ret, "relay %u: cannot create bond '%s': %s",
+			       r->id, r->vf_name, rte_strerror(-ret));
+		goto fail;
+	}
+	r->port_id = ret;
+	r->has_port = 1;
+	r->bond_mode = mode;
+	for (i = 0; i < r->n_members; i++) {
+		ret = rte_eth_bond_slave_add(r->port_id, r->member_port[i]);
+		if (ret < 0) {
+			ret = v4w_fail(ret, "relay %u: cannot add '%s' to bond "
+				       "'%s'", r->id, r->member_name[i],
+				       r->vf_name);
+			goto fail;
+		}
+	}
+	/* The first member is the one an active-backup bond prefers. */
+	rte_eth_bond_primary_set(r->port_id, r->member_port[0]);
+	return 0;
+fail:
+	bond_release(r);
+	r->has_port = 0;
+	return ret;
+}
+
+static int
+vf_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf)
 {
 	int ret;
 
-	v4w_dpdk_said_reset();
-	ret = rte_dev_probe(r->vf_devargs);
-	if (ret < 0 && ret != -EEXIST)
-		return v4w_fail(ret, "relay %u: cannot attach VF '%s': %s",
-				r->id, r->vf_devargs, v4w_dpdk_said()[0] ?
-				v4w_dpdk_said() : "no driver matches, the "
-				"devargs are wrong or the device is missing");
-	if (find_port(r->vf_name, &r->port_id) < 0) {
-		if (ret == 0)
-			rte_eal_hotplug_remove(strchr(r->vf_name, ':') ?
-					       "pci" : "vdev", r->vf_name);
-		return v4w_fail(ENODEV, "relay %u: VF '%s' attached, but no "
-				"ethernet port named '%s' appeared", r->id,
-				r->vf_devargs, r->vf_name);
-	}
-	r->has_port = 1;
-	return 0;
+	if (conf->n_members > 0)
+		return bond_probe(r, conf);
+	ret = probe_port(r, r->vf_devargs, r->vf_name, &r->port_id, "VF");
+	if (ret == 0)
+		r->has_port = 1;
+	return ret;
 }
 
 static int
@@ -381,6 +527,8 @@ vf_inspect(struct v4w_relay *r, uint32_t want_nq)
 		return v4w_fail(EINVAL, "relay %u: VF '%s' has at most %u "
 				"queue pairs, %u requested", r->id,
 				r->vf_name, max_nq, want_nq);
+	if (want_nq == 0 && r->n_members > 0)
+		want_nq = 1;	/* members' RSS is not the bond's to spread */
 	if (want_nq == 0)
 		want_nq = r->vf_rss_hf ?
 			  RTE_MIN(max_nq, (uint32_t)V4W_AUTO_VF_QUEUES) : 1;
@@ -417,6 +565,9 @@ vf_configure(struct v4w_relay *r, int node)
 	conf.txmode.offloads = r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if (r->flags & V4W_F_TSO)
 		conf.txmode.offloads |= r->vf_tx_capa & V4W_TSO_OFFLOADS;
+	/* A bond learns of member link changes through LSC interrupts. */
+	if (r->n_members > 0)
+		conf.intr_conf.lsc = 1;
 	if (r->vf_nq > 1 && r->vf_rss_hf) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = r->vf_rss_hf;
@@ -433,19 +584,11 @@ vf_configure(struct v4w_relay *r, int node)
 static void
 vf_detach(struct v4w_relay *r)
 {
-	struct rte_eth_dev_info info;
-	struct rte_device *dev = NULL;
-
-	if (!r->has_port)
-		return;
 	__atomic_store_n(&r->vf_ready, 0, __ATOMIC_RELEASE);
-	if (rte_eth_dev_info_get(r->port_id, &info) == 0)
-		dev = info.device;
-	rte_eth_dev_stop(r->port_id);
-	rte_eth_dev_close(r->port_id);
-	if (dev != NULL && rte_dev_remove(dev) < 0)
-		V4W_LOG(WARNING, "relay %u: cannot detach device '%s'",
-			r->id, r->vf_name);
+	if (r->n_members > 0)
+		bond_release(r);
+	else if (r->has_port)
+		port_release(r->port_id, r->vf_name);
 	r->has_port = 0;
 }
 
@@ -626,7 +769,6 @@ relay_alloc(const struct v4w_relay_conf *conf)
 {
 	struct v4w_relay *r;
 	uint32_t nq;
-	size_t len;
 	int i;
 
 	r = rte_zmalloc("v4w_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
@@ -643,10 +785,7 @@ relay_alloc(const struct v4w_relay_conf *conf)
 	snprintf(r->path, sizeof(r->path), "%s", conf->vhost_path);
 	snprintf(r->vf_devargs, sizeof(r->vf_devargs), "%s",
 		 conf->vf_devargs);
-	len = strcspn(r->vf_devargs, ",");
-	if (len >= sizeof(r->vf_name))
-		len = sizeof(r->vf_name) - 1;
-	memcpy(r->vf_name, r->vf_devargs, len);
+	devargs_name(r->vf_devargs, r->vf_name, sizeof(r->vf_name));
 	for (i = 0; i < 2; i++) {
 		r->d[i].relay = r;
 		r->d[i].dir = i;
@@ -668,14 +807,13 @@ relay_add_locked(const struct v4w_relay_conf *conf)
 	r = relay_alloc(conf);
 	if (r == NULL)
 		return v4w_fail(ENOMEM, "relay %u: out of memory", conf->id);
-	if (r->vf_name[0] != 0 && relay_by_vf(r->vf_name) != NULL) {
-		ret = v4w_fail(EBUSY, "relay %u: VF '%s' is already used by "
-			       "relay %u", r->id, r->vf_name,
-			       relay_by_vf(r->vf_name)->id);
+	if (conf->n_members > 0 && r->vf_name[0] == 0) {
+		ret = v4w_fail(EINVAL, "relay %u: a bond needs a name "
+			       "(net_bonding...)", r->id);
 		goto fail_free;
 	}
 	if (r->vf_name[0] != 0) {
-		ret = vf_probe(r);
+		ret = vf_probe(r, conf);
 		if (ret < 0)
 			goto fail_free;
 	}
@@ -888,6 +1026,51 @@ v4w_relay_set_numa(uint32_t id, int32_t node)
 	return ret;
 }
 
+/*
+ * Member link watch.  A bond hears of member link changes only from
+ * members whose LSC interrupts reach it (or that it polls); some PMDs
+ * (net_tap here) report a down link when asked but never interrupt.  So
+ * members are asked every housekeeping round: one whose link went down is
+ * taken out of the bond (the bond fails over as for any removal), and put
+ * back when its link returns, as primary again if it was the first.  The
+ * relay's directions are off the workers meanwhile (a few microseconds).
+ */
+static void
+bond_watch(struct v4w_relay *r)
+{
+	struct rte_eth_link link;
+	uint8_t m;
+	int up, ret;
+
+	for (m = 0; m < r->n_members; m++) {
+		if (rte_eth_link_get_nowait(r->member_port[m], &link) < 0)
+			continue;
+		up = link.link_status == RTE_ETH_LINK_UP;
+		if (up == !r->member_out[m])
+			continue;
+		unplace(r);
+		if (up) {
+			ret = rte_eth_bond_slave_add(r->port_id,
+						     r->member_port[m]);
+			if (ret == 0 && m == 0)
+				rte_eth_bond_primary_set(r->port_id,
+							 r->member_port[0]);
+		} else {
+			ret = rte_eth_bond_slave_remove(r->port_id,
+							r->member_port[m]);
+		}
+		if (ret == 0)
+			r->member_out[m] = !up;
+		if (place_dir(r, V4W_VF_TO_VM) < 0 ||
+		    place_dir(r, V4W_VM_TO_VF) < 0)
+			V4W_LOG(ERR, "relay %u: cannot re-place on workers",
+				r->id);
+		V4W_LOG(WARNING, "relay %u: bond member '%s' link %s: %s the "
+			"bond%s", r->id, r->member_name[m], up ? "up" : "down",
+			up ? "back in" : "out of", ret == 0 ? "" : " (failed)");
+	}
+}
+
 void
 v4w_housekeep(void)
 {
@@ -898,6 +1081,8 @@ v4w_housekeep(void)
 		struct v4w_relay *r = relays[i];
 		int node = __atomic_load_n(&r->vm_node, __ATOMIC_ACQUIRE);
 
+		if (r->n_members > 0 && r->has_port)
+			bond_watch(r);
 		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
 			continue;
 		if (node >= 0 && node != r->pool_node)
@@ -972,6 +1157,23 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->vm_txq_mask = __atomic_load_n(&r->txq_mask, __ATOMIC_ACQUIRE);
 	out->max_queues = __builtin_popcount(r->queue_limit);
 	out->vf_queues = r->has_port ? r->vf_nq : 0;
+	out->n_members = r->n_members;
+	out->bond_mode = r->n_members ? r->bond_mode : V4W_NONE;
+	out->active_member = V4W_NONE;
+	if (r->n_members > 0) {
+		uint16_t act[RTE_MAX_ETHPORTS];
+		int n = rte_eth_bond_active_slaves_get(r->port_id, act,
+						       RTE_MAX_ETHPORTS);
+
+		int port = n <= 0 ? -1 : r->bond_mode ==
+			   BONDING_MODE_ACTIVE_BACKUP ?
+			   rte_eth_bond_primary_get(r->port_id) : act[0];
+		uint8_t m;
+
+		for (m = 0; m < r->n_members; m++)
+			if (r->member_port[m] == port)
+				out->active_member = m;
+	}
 	snprintf(out->vf_name, sizeof(out->vf_name), "%s", r->vf_name);
 	snprintf(out->vhost_path, sizeof(out->vhost_path), "%s", r->path);
 	read_dir(&r->d[V4W_VF_TO_VM], &out->dir[V4W_VF_TO_VM]);
@@ -1016,8 +1218,11 @@ v4w_relay_queue_stats(uint32_t id, int32_t dir, struct v4w_queue_stats *out,
 						       __ATOMIC_RELAXED);
 			out[q].drops = __atomic_load_n(&qs[q].drops,
 						       __ATOMIC_RELAXED);
+			out[q].vf_pkts = __atomic_load_n(&qs[q].vf_pkts,
+							 __ATOMIC_RELAXED);
 		}
-		ret = __builtin_popcount(r->queue_limit);
+		ret = RTE_MAX((uint32_t)__builtin_popcount(r->queue_limit),
+			      (uint32_t)r->vf_nq);
 	}
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;

@@ -96,6 +96,12 @@ struct v4w_relay {
 	char vf_devargs[V4W_DEVARGS_MAX];
 	char vf_name[V4W_NAME_MAX];
 	char path[V4W_PATH_MAX];
+	/* Bonded VF side: the bond is port_id/vf_name, these its members. */
+	uint8_t n_members;
+	int bond_mode;
+	uint16_t member_port[V4W_MAX_BOND];
+	uint8_t member_out[V4W_MAX_BOND];  /* taken out for a down link */
+	char member_name[V4W_MAX_BOND][V4W_NAME_MAX];
 };
 
 /*

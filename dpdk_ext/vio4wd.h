@@ -19,6 +19,7 @@
 #define V4W_NAME_MAX 64
 #define V4W_ERRMSG_MAX 512
 #define V4W_MAX_QUEUES 32   /* guest queue pairs a relay serves at most */
+#define V4W_MAX_BOND 8      /* members of a bonded VF side */
 
 /* Relay flags. */
 #define V4W_F_CLIENT 1  /* vhost-user client: the VM side owns the socket */
@@ -47,6 +48,12 @@ struct v4w_relay_conf {
 	uint32_t max_queues;
 	/* VF queue pairs (RSS); 0 = several where the VF has RSS, else 1. */
 	uint32_t vf_queues;
+	/* A bond: vf_devargs is its name (net_bonding...), these its 2..8
+	 * members (PCI addresses or devargs), bond_mode 0-6 (V4W_NONE: 1,
+	 * active-backup). n_members 0: vf_devargs is a single VF. */
+	uint32_t n_members;
+	int32_t bond_mode;
+	char members[V4W_MAX_BOND][V4W_DEVARGS_MAX];
 };
 
 /* Per guest queue counters of one direction (monotonic). */
@@ -55,6 +62,8 @@ struct v4w_queue_stats {
 			     * VM->VF: taken from this guest tx queue */
 	uint64_t bytes;
 	uint64_t drops;     /* of those packets, dropped for a full far side */
+	uint64_t vf_pkts;   /* VF->VM: received on VF rx queue q;
+			     * VM->VF: sent on VF tx queue q */
 };
 
 /* Monotonic counters of one direction; never reset. */
@@ -87,6 +96,9 @@ struct v4w_relay_info {
 	uint32_t vm_txq_mask;   /* guest tx queues enabled */
 	uint32_t max_queues;
 	uint32_t vf_queues;
+	uint32_t n_members;     /* bond members, 0 for a single VF */
+	int32_t bond_mode;
+	int32_t active_member;  /* index of the member a bond sends on */
 	char vf_name[V4W_NAME_MAX];
 	char vhost_path[V4W_PATH_MAX];
 	struct v4w_dir_stats dir[2];

@@ -297,6 +297,7 @@ fwd_vf_to_vm(struct v4w_dir *d)
 					     V4W_BURST);
 			if (n == 0)
 				continue;
+			CNT_ADD(d->q[vq].vf_pkts, n);
 			held_set(d, n, d->nq ? d->qlist[0] : 0);
 			if (d->nq > 1)
 				for (i = 0; i < n; i++)
@@ -350,9 +351,10 @@ fwd_vm_to_vf(struct v4w_dir *d)
 			continue;
 		}
 		/* The PMD owns what it took. */
-		q = d->hq[d->held_off];
-		sent = rte_eth_tx_burst(r->port_id, q % r->vf_nq,
-					d->held + d->held_off, d->held_n);
+		q = d->hq[d->held_off] % r->vf_nq;
+		sent = rte_eth_tx_burst(r->port_id, q, d->held + d->held_off,
+					d->held_n);
+		CNT_ADD(d->q[q].vf_pkts, sent);
 		held_progress(d, sent, sent == d->held_n ? d->held_bytes :
 			      burst_bytes(d->held + d->held_off, sent),
 			      d->held_off + sent, d->held_n - sent);

@@ -133,6 +133,16 @@ class RelayEngine:
         conf.numa_hint = _cpu(spec.numa_hint)
         conf.max_queues = spec.max_queues
         conf.vf_queues = spec.vf_queues
+        if len(spec.bond_members) > lib.V4W_MAX_BOND:
+            raise exception.InvalidArgument(
+                errno_mod.EINVAL, "relay %d: a bond needs 2 to %d members, "
+                "%d given" % (spec.relay_id, lib.V4W_MAX_BOND,
+                              len(spec.bond_members)))
+        conf.n_members = len(spec.bond_members)
+        for i, member in enumerate(spec.bond_members):
+            conf.members[i] = _encode("bond member", member, DEVARGS_MAX,
+                                      spec.relay_id)
+        conf.bond_mode = _cpu(spec.bond_mode)
         _check(lib.v4w_relay_add(conf))
         return self.relay(spec.relay_id)
 
@@ -171,17 +181,19 @@ class RelayEngine:
             vf_rx_missed=info.vf_rx_missed, vf_rx_errors=info.vf_rx_errors,
             vf_tx_errors=info.vf_tx_errors, vm_rxq_mask=info.vm_rxq_mask,
             vm_txq_mask=info.vm_txq_mask, max_queues=info.max_queues,
-            vf_queues=info.vf_queues)
+            vf_queues=info.vf_queues, bond_members=info.n_members,
+            bond_mode=_opt(info.bond_mode),
+            active_member=_opt(info.active_member))
 
     def queue_stats(self, relay_id: int,
                     direction: model.Direction) -> list[model.QueueStats]:
-        """Per guest queue counters of one direction, for the queue pairs
-        the relay serves."""
+        """Per queue counters of one direction, for the queue pairs the
+        relay serves (or its VF has, if more)."""
         buf = ffi.new("struct v4w_queue_stats[]", lib.V4W_MAX_QUEUES)
         n = _check(lib.v4w_relay_queue_stats(relay_id, int(direction), buf,
                                              lib.V4W_MAX_QUEUES))
-        return [model.QueueStats(q, buf[q].pkts, buf[q].bytes, buf[q].drops)
-                for q in range(n)]
+        return [model.QueueStats(q, buf[q].pkts, buf[q].bytes, buf[q].drops,
+                                 buf[q].vf_pkts) for q in range(n)]
 
     def relay_ids(self) -> list[int]:
         n = lib.v4w_relay_list(ffi.NULL, 0)

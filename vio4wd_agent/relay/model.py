@@ -26,6 +26,10 @@ class RelaySpec:
     numa_hint: int | None = None
     max_queues: int = 32            # guest queue pairs served (1..32)
     vf_queues: int = 0              # VF queue pairs; 0: several with RSS
+    # A bond: ``vf`` names it (net_bonding...), these are its 2..8 members
+    # (PCI addresses or devargs); mode 0-6, None = 1 (active-backup).
+    bond_members: tuple[str, ...] = ()
+    bond_mode: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,9 @@ class RelayState:
     vm_txq_mask: int = 0
     max_queues: int = 32
     vf_queues: int = 0
+    bond_members: int = 0
+    bond_mode: int | None = None
+    active_member: int | None = None   # index of the member sending now
 
     @property
     def vm_queues(self) -> int:
@@ -84,13 +91,16 @@ class RelayState:
 
 @dataclasses.dataclass(frozen=True)
 class QueueStats:
-    """One guest queue of one direction: VF->VM counts what was put on the
-    guest's rx queue, VM->VF what was taken off its tx queue."""
+    """Queue ``queue`` of one direction.  VF->VM: put on the guest's rx
+    queue (pkts, bytes, drops) and received on the VF's rx queue
+    (vf_pkts); VM->VF: taken off the guest's tx queue, and sent on the VF's
+    tx queue."""
 
     queue: int
     pkts: int
     bytes: int
     drops: int
+    vf_pkts: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
