@@ -27,7 +27,7 @@ uint64_t v4w_retry_tsc;
 /* Empty rounds spun before a worker starts to nap, and the longest nap. */
 #define V4W_IDLE_SPIN 2048
 #define V4W_IDLE_NAP_MIN_US 8
-#define V4W_IDLE_NAP_MAX_US 200
+#define V4W_IDLE_NAP_MAX_US 500
 
 #define CNT_ADD(field, n) \
 	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
