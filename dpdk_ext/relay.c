@@ -458,6 +458,22 @@ vf_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf)
 	return ret;
 }
 
+/* Returns 1 when the link changed. */
+static int
+vf_poll_link(struct v4w_relay *r)
+{
+	struct rte_eth_link link;
+	int up;
+
+	if (rte_eth_link_get_nowait(r->port_id, &link) < 0)
+		return 0;
+	up = link.link_status == RTE_ETH_LINK_UP;
+	if (up == __atomic_load_n(&r->vf_link, __ATOMIC_RELAXED))
+		return 0;
+	__atomic_store_n(&r->vf_link, up, __ATOMIC_RELEASE);
+	return 1;
+}
+
 static int
 vf_queues_setup(struct v4w_relay *r, int node)
 {
@@ -490,6 +506,7 @@ vf_queues_setup(struct v4w_relay *r, int node)
 	 * refusal (untrusted VF) is fine. */
 	rte_eth_promiscuous_enable(r->port_id);
 	rte_eth_allmulticast_enable(r->port_id);
+	vf_poll_link(r);
 	__atomic_store_n(&r->vf_ready, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -680,6 +697,26 @@ vhost_attach(struct v4w_relay *r)
 				(r->flags & V4W_F_CLIENT) ? "connect to" :
 				"listen on", r->path, strerror(err));
 	}
+	if (!(r->flags & V4W_F_CLIENT) &&
+	    ((r->sock_uid != V4W_NONE || r->sock_gid != V4W_NONE) &&
+	     chown(r->path, r->sock_uid, r->sock_gid) < 0)) {
+		int err = errno;
+
+		rte_vhost_driver_unregister(r->path);
+		unlink(r->path);
+		return v4w_fail(err, "relay %u: cannot give socket '%s' to "
+				"uid %d gid %d: %s", r->id, r->path,
+				r->sock_uid, r->sock_gid, strerror(err));
+	}
+	if (!(r->flags & V4W_F_CLIENT) && r->sock_mode != V4W_NONE &&
+	    chmod(r->path, r->sock_mode) < 0) {
+		int err = errno;
+
+		rte_vhost_driver_unregister(r->path);
+		unlink(r->path);
+		return v4w_fail(err, "relay %u: cannot chmod socket '%s': %s",
+				r->id, r->path, strerror(err));
+	}
 	return 0;
 }
 
@@ -779,6 +816,9 @@ relay_alloc(const struct v4w_relay_conf *conf)
 	r->vid = -1;
 	r->vm_node = V4W_NONE;
 	r->numa_hint = conf->numa_hint;
+	r->sock_uid = conf->socket_uid;
+	r->sock_gid = conf->socket_gid;
+	r->sock_mode = conf->socket_mode;
 	r->vf_nq = 1;
 	nq = conf->max_queues ? conf->max_queues : V4W_MAX_QUEUES;
 	r->queue_limit = nq >= 32 ? UINT32_MAX : (1u << nq) - 1;
@@ -891,7 +931,8 @@ v4w_relay_remove_locked(uint32_t id)
 	if (r == NULL)
 		return v4w_fail(ENOENT, "relay %u does not exist", id);
 	unplace(r);
-	vhost_detach(r);
+	if (!r->vhost_down)
+		vhost_detach(r);
 	table_delete(r);
 	vf_detach(r);
 	pool_release(r->pool);
@@ -1071,6 +1112,42 @@ bond_watch(struct v4w_relay *r)
 	}
 }
 
+/*
+ * VF link changes: logged, and with V4W_F_LINK_FOLLOW passed on to the
+ * guest.  vhost-user has no link message: QEMU shows the NIC's link down
+ * when its vhost-user connection drops, and up when one is made again.  So
+ * the relay withdraws its socket (or stops reconnecting, in client mode)
+ * while the VF's link is down.  A guest whose QEMU does not reconnect
+ * (server mode needs QEMU's reconnect option) would stay down: off by
+ * default.
+ */
+static void
+link_watch(struct v4w_relay *r)
+{
+	int up;
+
+	if (vf_poll_link(r)) {
+		up = __atomic_load_n(&r->vf_link, __ATOMIC_RELAXED);
+		V4W_LOG(WARNING, "relay %u: VF '%s' link %s", r->id,
+			r->vf_name, up ? "up" : "down");
+	}
+	if (!(r->flags & V4W_F_LINK_FOLLOW))
+		return;
+	up = __atomic_load_n(&r->vf_link, __ATOMIC_RELAXED);
+	if (!up && !r->vhost_down) {
+		vhost_detach(r);
+		r->vhost_down = 1;
+		V4W_LOG(WARNING, "relay %u: vhost-user link held down with "
+			"the VF's", r->id);
+	} else if (up && r->vhost_down) {
+		if (vhost_attach(r) == 0) {
+			r->vhost_down = 0;
+			V4W_LOG(WARNING, "relay %u: vhost-user link back up",
+				r->id);
+		}
+	}
+}
+
 void
 v4w_housekeep(void)
 {
@@ -1083,6 +1160,8 @@ v4w_housekeep(void)
 
 		if (r->n_members > 0 && r->has_port)
 			bond_watch(r);
+		if (r->has_port && r->vf_ready)
+			link_watch(r);
 		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
 			continue;
 		if (node >= 0 && node != r->pool_node)
@@ -1147,6 +1226,7 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->flags = r->flags;
 	out->vf_port = r->has_port ? r->port_id : V4W_NONE;
 	out->vf_ready = __atomic_load_n(&r->vf_ready, __ATOMIC_ACQUIRE);
+	out->vf_link_up = __atomic_load_n(&r->vf_link, __ATOMIC_ACQUIRE);
 	out->vm_connected = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) >= 0;
 	out->numa_node = r->pool_node;
 	out->vm_numa_node = r->vm_node;
@@ -1157,6 +1237,12 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->vm_txq_mask = __atomic_load_n(&r->txq_mask, __ATOMIC_ACQUIRE);
 	out->max_queues = __builtin_popcount(r->queue_limit);
 	out->vf_queues = r->has_port ? r->vf_nq : 0;
+	out->reason = !r->has_port ? V4W_REASON_NO_VF :
+		      !out->vf_ready ? V4W_REASON_VF_NOT_READY :
+		      !out->vf_link_up ? V4W_REASON_VF_LINK_DOWN :
+		      !out->vm_connected ? V4W_REASON_NO_VM :
+		      (out->vm_rxq_mask | out->vm_txq_mask) == 0 ?
+		      V4W_REASON_GUEST_QUEUES : V4W_REASON_FORWARDING;
 	out->n_members = r->n_members;
 	out->bond_mode = r->n_members ? r->bond_mode : V4W_NONE;
 	out->active_member = V4W_NONE;

@@ -73,6 +73,7 @@ struct v4w_relay {
 	/* Written by vhost callbacks, read by workers. */
 	int vid;                  /* vhost device, -1 when no VM */
 	int vf_ready;             /* VF port started */
+	int vf_link;              /* VF link up (polled by the housekeeper) */
 	uint32_t rxq_mask;        /* guest rx vrings enabled, bit = pair */
 	uint32_t txq_mask;        /* guest tx vrings enabled */
 	uint32_t queue_limit;     /* mask of the pairs we serve */
@@ -92,6 +93,8 @@ struct v4w_relay {
 	int move_pending;         /* VM connected on another node */
 	uint32_t pool_moves;
 	uint32_t pool_gen;
+	int vhost_down;           /* socket withdrawn while the VF link is down */
+	int sock_uid, sock_gid, sock_mode;
 	uint32_t vm_connects;
 	char vf_devargs[V4W_DEVARGS_MAX];
 	char vf_name[V4W_NAME_MAX];

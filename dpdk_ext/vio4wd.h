@@ -26,6 +26,17 @@
 #define V4W_F_JUMBO 2   /* MTU 9000 (clamped to what the VF can do) */
 #define V4W_F_MRGBUF 4  /* offer mergeable rx buffers to the guest */
 #define V4W_F_TSO 8     /* offer TSO/checksum offloads to the guest */
+#define V4W_F_LINK_FOLLOW 16  /* drop the vhost-user connection while the
+			       * VF's link is down: the guest sees its link
+			       * go down and up with the VF's */
+
+/* Why a relay is not forwarding (v4w_relay_info.reason). */
+#define V4W_REASON_FORWARDING 0
+#define V4W_REASON_NO_VF 1          /* no VF attached (socket only) */
+#define V4W_REASON_VF_NOT_READY 2   /* VF port not started */
+#define V4W_REASON_VF_LINK_DOWN 3
+#define V4W_REASON_NO_VM 4          /* nothing connected on the socket */
+#define V4W_REASON_GUEST_QUEUES 5   /* VM connected, no queue enabled yet */
 
 /* Directions of a relay. */
 #define V4W_VF_TO_VM 0
@@ -44,6 +55,11 @@ struct v4w_relay_conf {
 	int32_t cpu[2];
 	/* NUMA node for the mempool before the VM connects, V4W_NONE = VF's. */
 	int32_t numa_hint;
+	/* Owner, group and mode of a socket the relay creates (server mode);
+	 * V4W_NONE leaves what bind() made. */
+	int32_t socket_uid;
+	int32_t socket_gid;
+	int32_t socket_mode;
 	/* Guest queue pairs served, 1..V4W_MAX_QUEUES; 0 = the maximum. */
 	uint32_t max_queues;
 	/* VF queue pairs (RSS); 0 = several where the VF has RSS, else 1. */
@@ -86,7 +102,9 @@ struct v4w_relay_info {
 	uint32_t flags;
 	int32_t vf_port;        /* DPDK port id or V4W_NONE */
 	int32_t vf_ready;       /* VF port started */
+	int32_t vf_link_up;     /* the VF's link, as last polled */
 	int32_t vm_connected;   /* vhost-user device ready */
+	int32_t reason;         /* V4W_REASON_* */
 	int32_t numa_node;      /* node of the relay's mempool */
 	int32_t vm_numa_node;   /* node the VM's memory is on, or V4W_NONE */
 	uint32_t mtu;

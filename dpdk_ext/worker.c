@@ -346,7 +346,8 @@ fwd_vm_to_vf(struct v4w_dir *d)
 			CNT_ADD(d->q[q].bytes, d->held_bytes);
 		}
 		work += d->held_n;
-		if (!r->vf_ready) {
+		if (!r->vf_ready || !__atomic_load_n(&r->vf_link,
+						     __ATOMIC_RELAXED)) {
 			held_drop(d, true);
 			continue;
 		}

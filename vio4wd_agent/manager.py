@@ -13,7 +13,6 @@ import logging
 import queue
 import threading
 
-from vio4wd_agent import exception
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec, RelayState
@@ -105,19 +104,17 @@ class RelayManager:
         pin = self._pins.get(spec.relay_id)
         if pin is not None and spec.cpus == (None, None):
             spec = dataclasses.replace(spec, cpus=(pin.vf_to_vm, pin.vm_to_vf))
+        if not spec.client and spec.socket_uid is None:
+            # The data plane gives the socket its owner as it creates it
+            # (and again whenever it re-creates it).
+            spec = dataclasses.replace(
+                spec, socket_uid=self._policy.uid,
+                socket_gid=self._policy.gid, socket_mode=self._policy.mode)
         # A socket of one of our relays is not stale: let the engine say
         # precisely what clashes.
         if not spec.client and spec.vhost_path not in self._paths:
             sockets.clear_stale(spec.vhost_path)
         state = self._engine.add_relay(spec)
-        if not spec.client:
-            try:
-                self._policy.apply(spec.vhost_path)
-            except OSError as exc:
-                self._engine.remove_relay(spec.relay_id)
-                raise exception.Vio4wdException(
-                    "relay %d: cannot set owner/mode of %s: %s"
-                    % (spec.relay_id, spec.vhost_path, exc)) from exc
         self._owners[spec.relay_id] = req.source
         self._paths[spec.vhost_path] = spec.relay_id
         LOG.info("relay %d up (%s): VF %s <-> %s (%s), CPUs %s/%s",

@@ -31,6 +31,7 @@ class FakeEngine:
             s = socket.socket(socket.AF_UNIX)
             s.bind(spec.vhost_path)
             s.listen(1)
+            os.chmod(spec.vhost_path, spec.socket_mode)
             self.listeners[spec.relay_id] = s
         self.specs[spec.relay_id] = spec
         return _state(spec)
@@ -71,6 +72,8 @@ def test_add_applies_pins_and_socket_mode(manager):
     m, engine, policy = manager
     m.add(RelaySpec(3, policy.path_for(3), vf="net_null0"))
     assert engine.specs[3].cpus == (1, 2)
+    assert (engine.specs[3].socket_uid, engine.specs[3].socket_gid) == (
+        os.getuid(), os.getgid())
     mode = os.stat(policy.path_for(3)).st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
     # explicit CPUs win over the configured pins

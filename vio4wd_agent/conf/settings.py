@@ -33,10 +33,25 @@ def online_cpus() -> list[int]:
 
 @dataclasses.dataclass(frozen=True)
 class VhostFlags:
+    """What every relay of this agent gets unless a request says more."""
+
     client: bool
     jumbo: bool
     mrgbuf: bool
     tso: bool
+    link_follows_vf: bool
+    max_queues: int
+    vf_queues: int
+
+    def spec(self, relay_id: int, vhost_path: str, vf: str,
+             **extra: object) -> RelaySpec:
+        return RelaySpec(relay_id=relay_id, vhost_path=vhost_path, vf=vf,
+                         client=self.client, jumbo=self.jumbo,
+                         mrgbuf=self.mrgbuf, tso=self.tso,
+                         link_follows_vf=self.link_follows_vf,
+                         max_queues=self.max_queues,
+                         vf_queues=self.vf_queues,
+                         **extra)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +146,9 @@ def build(conf: cfg.ConfigOpts,
                                   name("vhost", "socket_group")),
         mode=sockets.parse_mode(vh.socket_mode, name("vhost", "socket_mode")))
     flags = VhostFlags(client=vh.client_mode, jumbo=vh.jumbo,
-                       mrgbuf=vh.mrgbuf, tso=vh.tso)
+                       mrgbuf=vh.mrgbuf, tso=vh.tso,
+                       link_follows_vf=vh.link_follows_vf,
+                       max_queues=vh.max_queues, vf_queues=vh.vf_queues)
 
     device_map = dict(_entries(conf, name, "device_map",
                                parsing.parse_device_map_entry))
@@ -158,10 +175,8 @@ def build(conf: cfg.ConfigOpts,
                               % (relay_id, seen[relay_id]))
         seen[relay_id] = vf
         pin = pins.get(relay_id)
-        static.append(RelaySpec(
-            relay_id=relay_id, vhost_path=policy.path_for(relay_id),
-            vf=resolve_vf(vf, device_map), client=flags.client,
-            jumbo=flags.jumbo, mrgbuf=flags.mrgbuf, tso=flags.tso,
+        static.append(flags.spec(
+            relay_id, policy.path_for(relay_id), resolve_vf(vf, device_map),
             cpus=(pin.vf_to_vm, pin.vm_to_vf) if pin else (None, None)))
 
     dp = conf.dataplane

@@ -31,5 +31,20 @@ OPTS = [
     cfg.BoolOpt("mrgbuf", default=True,
                 help="Offer mergeable rx buffers to the guest."),
     cfg.BoolOpt("tso", default=False,
-                help="Offer TSO and checksum offloads to the guest."),
+                help="Offer TSO and checksum offloads to the guest, as far "
+                     "as the VF can finish them (what it cannot do is not "
+                     "offered)."),
+    cfg.BoolOpt("link_follows_vf", default=False,
+                help="Hold the guest's link down while the VF's link is "
+                     "down, by dropping the vhost-user connection (QEMU "
+                     "shows the NIC down while disconnected). In server "
+                     "mode QEMU must reconnect by itself (libvirt "
+                     "<reconnect enabled='yes'/>), or the guest stays "
+                     "down."),
+    cfg.IntOpt("max_queues", default=32, min=1, max=32,
+               help="Guest queue pairs a relay serves. 1 does not offer "
+                    "multiqueue at all."),
+    cfg.IntOpt("vf_queues", default=0, min=0,
+               help="VF queue pairs per relay, spread by RSS. 0: up to 4 "
+                    "where the VF has RSS, else 1."),
 ]

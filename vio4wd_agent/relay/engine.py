@@ -143,6 +143,11 @@ class RelayEngine:
             conf.members[i] = _encode("bond member", member, DEVARGS_MAX,
                                       spec.relay_id)
         conf.bond_mode = _cpu(spec.bond_mode)
+        if spec.link_follows_vf:
+            conf.flags |= lib.V4W_F_LINK_FOLLOW
+        conf.socket_uid = _cpu(spec.socket_uid)
+        conf.socket_gid = _cpu(spec.socket_gid)
+        conf.socket_mode = _cpu(spec.socket_mode)
         _check(lib.v4w_relay_add(conf))
         return self.relay(spec.relay_id)
 
@@ -183,7 +188,9 @@ class RelayEngine:
             vm_txq_mask=info.vm_txq_mask, max_queues=info.max_queues,
             vf_queues=info.vf_queues, bond_members=info.n_members,
             bond_mode=_opt(info.bond_mode),
-            active_member=_opt(info.active_member))
+            active_member=_opt(info.active_member),
+            vf_link_up=bool(info.vf_link_up),
+            reason=model.REASONS.get(info.reason, "unknown (%d)" % info.reason))
 
     def queue_stats(self, relay_id: int,
                     direction: model.Direction) -> list[model.QueueStats]:

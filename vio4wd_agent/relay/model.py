@@ -11,6 +11,17 @@ class Direction(enum.IntEnum):
     VM_TO_VF = 1
 
 
+# Why a relay does not forward, by the data plane's reason code.
+REASONS = {
+    0: "forwarding",
+    1: "no VF attached",
+    2: "VF not started",
+    3: "VF link down",
+    4: "no VM connected",
+    5: "VM connected, guest driver has not enabled a queue yet",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RelaySpec:
     """A relay as requested: one VF (or none yet) and one vhost-user socket."""
@@ -30,6 +41,13 @@ class RelaySpec:
     # (PCI addresses or devargs); mode 0-6, None = 1 (active-backup).
     bond_members: tuple[str, ...] = ()
     bond_mode: int | None = None
+    # Hold the guest's link down while the VF's is (see the option help).
+    link_follows_vf: bool = False
+    # Owner, group and mode of a socket the relay creates (server mode);
+    # None leaves what bind() made.
+    socket_uid: int | None = None
+    socket_gid: int | None = None
+    socket_mode: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +97,12 @@ class RelayState:
     bond_members: int = 0
     bond_mode: int | None = None
     active_member: int | None = None   # index of the member sending now
+    vf_link_up: bool = False
+    reason: str = ""           # REASONS: why it is (not) forwarding
+
+    @property
+    def forwarding(self) -> bool:
+        return self.reason == REASONS[0]
 
     @property
     def vm_queues(self) -> int:

@@ -47,11 +47,6 @@ class SocketPolicy:
             os.chown(self.directory, self.uid, self.gid)
             LOG.info("created socket directory %s", self.directory)
 
-    def apply(self, path: str) -> None:
-        """Give a socket the relay created its owner, group and mode."""
-        os.chown(path, self.uid, self.gid)
-        os.chmod(path, self.mode)
-
 
 def _resolve(name: str | None, option: str, current: int,
              lookup: Callable[[str], int], what: str) -> int:

@@ -10,17 +10,12 @@ from vio4wd_agent.exception import ConfigError
 from vio4wd_agent.vhostuser import sockets
 
 
-def test_path_and_permissions(tmp_path):
+def test_path_and_directory(tmp_path):
     policy = sockets.SocketPolicy(str(tmp_path / "d"), "vf%u.sock",
                                   os.getuid(), os.getgid(), 0o640)
     policy.ensure_directory()
-    path = policy.path_for(12)
-    assert path == str(tmp_path / "d" / "vf12.sock")
-    s = socket.socket(socket.AF_UNIX)
-    s.bind(path)
-    policy.apply(path)
-    assert os.stat(path).st_mode & 0o777 == 0o640
-    s.close()
+    assert os.path.isdir(tmp_path / "d")
+    assert policy.path_for(12) == str(tmp_path / "d" / "vf12.sock")
 
 
 def test_stale_socket_removed_live_one_kept(tmp_path):
