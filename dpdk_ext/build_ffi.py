@@ -14,7 +14,8 @@ import cffi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Sources relative to the project root, as setuptools wants them.
-SOURCES = ["dpdk_ext/eal.c", "dpdk_ext/relay.c", "dpdk_ext/worker.c"]
+SOURCES = ["dpdk_ext/eal.c", "dpdk_ext/placement.c", "dpdk_ext/relay.c",
+           "dpdk_ext/worker.c"]
 
 
 def read_cdef() -> str:

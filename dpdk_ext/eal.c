@@ -304,6 +304,24 @@ v4w_get_resources(struct v4w_resources *out)
 	pthread_mutex_unlock(&v4w_ctl_lock);
 }
 
+void
+v4w_get_memory(struct v4w_memory *out)
+{
+	struct rte_malloc_socket_stats st;
+	unsigned int i;
+
+	memset(out, 0, sizeof(*out));
+	if (eal_state != 1)
+		return;
+	for (i = 0; i < rte_socket_count(); i++) {
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i),
+						&st) < 0)
+			continue;
+		out->heap_bytes += st.heap_totalsz_bytes;
+		out->alloc_bytes += st.heap_allocsz_bytes;
+	}
+}
+
 bool
 v4w_running(void)
 {

@@ -35,8 +35,14 @@ static uint32_t nrelays;
 static struct rte_mempool *retired[RTE_MAX_VHOST_DEVICE];
 static uint32_t nretired;
 
-#define V4W_RXD 512
-#define V4W_TXD 512
+/*
+ * VF descriptors per relay and direction, over all its VF queues: 512 per
+ * queue for one or two queues, fewer each beyond.  With 2 KB mbufs that
+ * keeps a relay under 10 MB of hugepage memory however many queues.
+ */
+#define V4W_DESC_PER_QUEUE 512
+#define V4W_DESC_BUDGET 1024
+#define V4W_DESC_MIN 64
 #define V4W_POOL_CACHE 128
 #define V4W_MTU 1500
 #define V4W_JUMBO_MTU 9000
@@ -154,7 +160,7 @@ new_device(int vid)
 			 __ATOMIC_RELEASE);
 	r->vm_connects++;
 	__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
-	if (r->vm_node >= 0 && r->vm_node != r->pool_node) {
+	if (v4w_move_target(r->pool_node, r->vm_node) != V4W_NONE) {
 		__atomic_store_n(&r->move_pending, 1, __ATOMIC_RELEASE);
 		kick = 1;
 	}
@@ -234,13 +240,21 @@ static const struct rte_vhost_device_ops vhost_ops = {
  * Enough mbufs to fill every VF ring, plus bursts in flight and the
  * per-lcore caches of the (at most three) lcores that touch the pool.
  */
+static uint16_t
+desc_per_queue(const struct v4w_relay *r)
+{
+	return RTE_MAX(RTE_MIN(V4W_DESC_PER_QUEUE,
+			       V4W_DESC_BUDGET / r->vf_nq), V4W_DESC_MIN);
+}
+
 static uint32_t
 pool_size(const struct v4w_relay *r)
 {
-	uint32_t n = r->vf_nq * (V4W_RXD + V4W_TXD) + 4 * V4W_BURST +
-		     V4W_POOL_CACHE * 3 + 256;
+	uint32_t n = 4 * V4W_BURST + V4W_POOL_CACHE * 3 + 256;
 
-	return rte_align32pow2(n) - 1;
+	if (r->has_port)
+		n += 2 * r->vf_nq * desc_per_queue(r);
+	return n;
 }
 
 static struct rte_mempool *
@@ -250,7 +264,10 @@ pool_create(struct v4w_relay *r, int node)
 	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
 	struct rte_mempool *mp;
 
-	if (r->mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM > room)
+	/* Frames larger than an mbuf span several where the VF can gather
+	 * and scatter them; else each mbuf must hold a whole frame. */
+	if (!r->scatter &&
+	    r->mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM > room)
 		room = RTE_ALIGN_CEIL(r->mtu + V4W_FRAME_OVERHEAD +
 				      RTE_PKTMBUF_HEADROOM, 1024);
 	snprintf(name, sizeof(name), "v4w_%u_%u", r->id, r->pool_gen++);
@@ -477,7 +494,7 @@ vf_poll_link(struct v4w_relay *r)
 static int
 vf_queues_setup(struct v4w_relay *r, int node)
 {
-	uint16_t nrxd = V4W_RXD, ntxd = V4W_TXD;
+	uint16_t nrxd = desc_per_queue(r), ntxd = desc_per_queue(r);
 	int ret;
 
 	uint16_t q;
@@ -561,6 +578,10 @@ vf_inspect(struct v4w_relay *r, uint32_t want_nq)
 			max, want);
 		r->mtu = max;
 	}
+	r->scatter = r->mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM >
+		     RTE_MBUF_DEFAULT_BUF_SIZE &&
+		     (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) &&
+		     (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
 	return 0;
 }
 
@@ -582,6 +603,8 @@ vf_configure(struct v4w_relay *r, int node)
 	conf.txmode.offloads = r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if (r->flags & V4W_F_TSO)
 		conf.txmode.offloads |= r->vf_tx_capa & V4W_TSO_OFFLOADS;
+	if (r->scatter)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 	/* A bond learns of member link changes through LSC interrupts. */
 	if (r->n_members > 0)
 		conf.intr_conf.lsc = 1;
@@ -861,11 +884,10 @@ relay_add_locked(const struct v4w_relay_conf *conf)
 	if (ret < 0)
 		goto fail_vf;
 
-	node = r->numa_hint;
-	if (node == V4W_NONE && r->has_port)
-		node = rte_eth_dev_socket_id(r->port_id);
-	if (node < 0)	/* vdevs have no node: use the main lcore's */
-		node = rte_lcore_to_socket_id(rte_get_main_lcore());
+	/* vdevs have no node: then the main lcore's */
+	node = v4w_pick_node(r->numa_hint, r->has_port ?
+			     rte_eth_dev_socket_id(r->port_id) : V4W_NONE,
+			     rte_lcore_to_socket_id(rte_get_main_lcore()));
 	r->pool = pool_create(r, node);
 	if (r->pool == NULL) {
 		ret = -rte_errno;
@@ -1164,7 +1186,8 @@ v4w_housekeep(void)
 			link_watch(r);
 		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
 			continue;
-		if (node >= 0 && node != r->pool_node)
+		node = v4w_move_target(r->pool_node, node);
+		if (node != V4W_NONE)
 			relay_move_pool(r, node);
 	}
 	pool_reap_retired(false);

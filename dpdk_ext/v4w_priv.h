@@ -86,6 +86,7 @@ struct v4w_relay {
 	uint16_t mtu;
 	uint64_t vf_tx_capa;      /* RTE_ETH_TX_OFFLOAD_* the VF has */
 	uint64_t vf_rss_hf;       /* RSS hash types the VF offers */
+	int scatter;              /* big frames span several 2 KB mbufs */
 	struct rte_mempool *pool;
 	int pool_node;
 	int vm_node;

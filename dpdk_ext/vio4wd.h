@@ -176,6 +176,27 @@ int v4w_worker_get(int32_t cpu, struct v4w_worker_stats *out);
 void v4w_get_limits(struct v4w_limits *out);
 void v4w_get_resources(struct v4w_resources *out);
 
+/* DPDK heap use, summed over NUMA nodes. */
+struct v4w_memory {
+	uint64_t heap_bytes;    /* reserved for the heaps */
+	uint64_t alloc_bytes;   /* in use */
+};
+void v4w_get_memory(struct v4w_memory *out);
+
+/*
+ * Placement policy, pure functions (no EAL needed):
+ * - the node for a relay's mempool before a VM connects: the hint, else
+ *   the VF's node, else the main lcore's;
+ * - after a VM connects, the node to move the pool to, or V4W_NONE;
+ * - the worker for a direction: the least loaded on `node`, else the
+ *   least loaded anywhere; ties go to the lower index.  Returns an index
+ *   into worker_node/load, V4W_NONE for no workers.
+ */
+int32_t v4w_pick_node(int32_t hint, int32_t vf_node, int32_t main_node);
+int32_t v4w_move_target(int32_t pool_node, int32_t vm_node);
+int32_t v4w_pick_worker(const int32_t *worker_node, const uint32_t *load,
+			uint32_t n, int32_t node);
+
 /* Message describing the last failure of a v4w_* call on this thread. */
 const char *v4w_last_error(void);
 

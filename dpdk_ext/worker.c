@@ -453,21 +453,18 @@ v4w_is_worker(int lcore)
 int
 v4w_least_loaded_worker(int node)
 {
+	int32_t nodes[RTE_MAX_LCORE], lcores[RTE_MAX_LCORE];
+	uint32_t load[RTE_MAX_LCORE], n = 0;
 	unsigned int lcore;
-	int best = V4W_NONE, pass;
+	int32_t i;
 
-	for (pass = 0; pass < 2 && best == V4W_NONE; pass++) {
-		RTE_LCORE_FOREACH_WORKER(lcore) {
-			if (pass == 0 && node >= 0 &&
-			    (int)rte_lcore_to_socket_id(lcore) != node)
-				continue;
-			if (best == V4W_NONE ||
-			    v4w_workers_tbl[lcore].ndirs <
-			    v4w_workers_tbl[best].ndirs)
-				best = lcore;
-		}
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		lcores[n] = lcore;
+		nodes[n] = rte_lcore_to_socket_id(lcore);
+		load[n++] = v4w_workers_tbl[lcore].ndirs;
 	}
-	return best;
+	i = v4w_pick_worker(nodes, load, n, node);
+	return i == V4W_NONE ? V4W_NONE : lcores[i];
 }
 
 static struct v4w_tasklist *

@@ -47,6 +47,18 @@ def test_socket_only_relay_counts_vm_traffic_as_vf_not_ready(
     assert out.rx_pkts == out.drop_noconn_pkts == vm.port_stats().tx_packets
 
 
+def test_numa_hint_places_the_pool_before_the_vm(engine, sockdir,
+                                                vm_factory):
+    spec = relay_spec(23, sockdir, "net_null23", numa_hint=0)
+    st = engine.add_relay(spec)
+    assert st.numa_node == 0 and st.vm_numa_node is None
+    vm_factory(spec.vhost_path)
+    util.wait_for(connected(engine, 23), what="VM connected")
+    st = engine.relay(23)
+    # The VM's memory is where the hint said: nothing to move.
+    assert st.vm_numa_node == 0 and st.pool_moves == 0
+
+
 def test_mempool_moves_to_a_numa_node_under_traffic(engine, sockdir,
                                                     vm_factory):
     """The move a VM connecting on another node triggers, forced here (one

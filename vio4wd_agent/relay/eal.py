@@ -12,12 +12,13 @@ from vio4wd_agent.exception import ConfigError
 
 LOG = logging.getLogger(__name__)
 
-# Rough memory use, measured on DPDK 22.11: a relay's mempool of 2047 mbufs
-# is ~5 MB at MTU 1500 and ~21 MB with 9000-byte mbufs; the EAL, vhost and
-# ethdev need some on top.
+# Hugepage memory per relay, measured with bench/memory_per_relay.py on
+# DPDK 22.11: 7.5 MB at MTU 1500 (four VF queues), 26.5 MB with jumbo frames
+# on a VF that cannot scatter (9 KB mbufs; one that can stays near 7.5).
+# The EAL, vhost and ethdev need some on top.
 BASE_MB = 64
-RELAY_MB = 6
-JUMBO_RELAY_MB = 22
+RELAY_MB = 8
+JUMBO_RELAY_MB = 27
 
 _MOUNTS = "/proc/mounts"
 _HUGEPAGES = "/sys/kernel/mm/hugepages"

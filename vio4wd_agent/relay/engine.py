@@ -244,6 +244,12 @@ class RelayEngine:
                             max_relays=out.max_relays,
                             max_lcores=out.max_lcores, burst=out.burst)
 
+    def memory(self) -> model.Memory:
+        out = ffi.new("struct v4w_memory *")
+        lib.v4w_get_memory(out)
+        return model.Memory(heap_bytes=out.heap_bytes,
+                            alloc_bytes=out.alloc_bytes)
+
     def resources(self) -> model.Resources:
         out = ffi.new("struct v4w_resources *")
         lib.v4w_get_resources(out)

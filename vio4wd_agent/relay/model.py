@@ -149,6 +149,12 @@ class Limits:
 
 
 @dataclasses.dataclass(frozen=True)
+class Memory:
+    heap_bytes: int      # DPDK heap reserved
+    alloc_bytes: int     # of which in use
+
+
+@dataclasses.dataclass(frozen=True)
 class Resources:
     relays: int
     ports: int
