@@ -1,32 +1,37 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""64-byte throughput of the vio4wd relay vs dpdk-testpmd io forwarding.
+"""Throughput of the vio4wd relay vs dpdk-testpmd io forwarding and
+OVS-DPDK, forwarding between the same devices.
 
-Both forward between the same devices: ``net_null`` as the VF stand-in and
-a dpdk-testpmd virtio-user "VM" on the vhost-user socket, with the
-forwarding worker on the same CPU.  Each window starts fresh processes;
-relay and testpmd windows alternate; the result is the median of the
-paired ratios.
+- VF stand-in: ``net_null0,size=S`` (VM->VF: ``no-rx=1`` as well, so the
+  forwarder is not fed VF->VM traffic at the same time);
+- VM: dpdk-testpmd with ``net_virtio_user0`` as the vhost-user server
+  (every forwarder is the vhost-user client: the relay in client mode,
+  testpmd's ``net_vhost0,client=1``, OVS's ``dpdkvhostuserclient``), in
+  ``rxonly`` (VF->VM: counts what it receives) or ``txonly`` (VM->VF: a
+  txonly VM counts only what the forwarder took off its ring);
+- the forwarding core (relay worker, testpmd forwarding lcore, OVS PMD
+  thread) on the last CPU, the VM on the other.
 
-Throughput on these VMs is bimodal: the host moves the vCPUs, and the same
-test runs in a fast or a slow mode (a cache-line hand-off between the two
-CPUs takes ~55 ns or ~250 ns) that lasts seconds.  So every window is
-bracketed by a ping-pong probe (bench/pingpong.c) while the CPUs are idle;
-a pair counts as fast-mode when all four of its probes are fast, and the
-result is the median of the fast-mode pairs' ratios (of all pairs, said
-so, when fewer than three pairs were fast).  A window's rate is the median
-of its 0.25 s samples.
+Method.  Every window starts fresh processes, warms up, then samples the
+VM's counter every 0.25 s; its rate is the median sample.  The forwarders
+take turns within a round (rotating the order each round).  These VMs are
+bimodal: the host moves the vCPUs, and a cache-line hand-off between the
+two CPUs takes ~55 ns (fast mode) or ~250 ns (slow), for seconds at a time.
+Every window is bracketed by a ping-pong probe (bench/pingpong.c) while the
+CPUs are idle; a pair of windows counts as fast-mode when all four of its
+probes are fast.  Each ratio printed is the median over the fast-mode
+pairs, or over all pairs when fewer than three were fast (it says which).
 
-    VF->VM: net_null floods, the VM (rxonly) counts what it receives.
-    VM->VF: the VM (txonly) sends; net_null (no-rx=1) takes and frees.
-            A txonly VM counts only what the forwarder took off its ring.
-
-Usage (root): .venv/bin/python bench/relay_throughput.py [--rounds N]
-The last line reads ``relay/testpmd VF->VM=x.xx VM->VF=y.yy``.
+Usage (root):
+    .venv/bin/python bench/relay_throughput.py [--rounds N]
+        [--peers testpmd,ovs] [--sizes 64,1518]
+The last line is always ``relay/testpmd VF->VM=x.xx VM->VF=y.yy`` (64 B).
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import signal
@@ -40,17 +45,19 @@ from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.demo import hugepages, testpmd
 
 AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+OVS_VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
+FAST_NS = 100.0
+DIRS = (("vf2vm", "VF->VM"), ("vm2vf", "VM->VF"))
 
 
-def wait_path(path: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise RuntimeError("%s did not appear" % path)
-        time.sleep(0.02)
+def null_vdev(direction: str, size: int) -> str:
+    return "net_null0,size=%d%s" % (size, ",no-rx=1" if direction == "vm2vf"
+                                    else "")
 
 
-class Bench:
+class Host:
+    """CPUs, hugepages, the VM and the probe shared by all forwarders."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         cpus = online_cpus()
@@ -61,21 +68,21 @@ class Bench:
         self.huge_dir = self.huge.setup()
         if self.huge_dir is None:
             print("no hugepages (%s): using --no-huge" % self.huge.reason)
-        self.seq = 0
         self.pingpong = os.path.join(self.tmp, "pingpong")
         subprocess.run(["gcc", "-O2", "-pthread", "-o", self.pingpong,
                         os.path.join(os.path.dirname(__file__),
                                      "pingpong.c")], check=True)
+        self.seq = 0
 
     def close(self) -> None:
         self.huge.teardown()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def _socket(self) -> str:
+    def window_dir(self) -> str:
         self.seq += 1
-        d = os.path.join(self.tmp, "s%d" % self.seq)
-        os.makedirs(d)
-        return d
+        path = os.path.join(self.tmp, "w%d" % self.seq)
+        os.makedirs(path)
+        return path
 
     def probe(self) -> float:
         out = subprocess.run([self.pingpong, str(self.main),
@@ -83,18 +90,16 @@ class Bench:
                              capture_output=True, text=True, check=True)
         return float(out.stdout)
 
-    def _vm_rate(self, sock: str, direction: str) -> float:
-        """Start the VM on ``sock``; packets/s it receives or sends."""
-        # Both VM lcores on the VM's CPU: its prompt thread must not steal
-        # from the forwarder under test when we read the counters.
+    def vm_rate(self, sock: str, direction: str, size: int) -> float:
+        """Start the VM (vhost-user server) on ``sock``: packets/s."""
         vm = testpmd.TestPmd(
-            [testpmd.virtio_user_vdev(sock)],
+            [testpmd.virtio_user_vdev(sock, server=True)],
             lcores="0@%d,1@%d" % (self.vm_cpu, self.vm_cpu),
             file_prefix="v4wbvm%d" % self.seq, hugepage_dir=self.huge_dir,
             mbufs=16384)
-        vm.start()
+        vm.start(timeout=90)
         try:
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
             while not vm.link_up():
                 if time.monotonic() > deadline:
                     raise RuntimeError("VM link did not come up")
@@ -102,7 +107,7 @@ class Bench:
             if direction == "vf2vm":
                 vm.forward("rxonly")
             else:
-                vm.forward("txonly", "set txpkts 64")
+                vm.forward("txonly", "set txpkts %d" % size)
             time.sleep(self.args.warmup)
             key = "rx_packets" if direction == "vf2vm" else "tx_packets"
             samples = []
@@ -117,56 +122,133 @@ class Bench:
         finally:
             vm.stop()
 
-    def null_vdev(self, direction: str) -> str:
-        return "net_null0" + (",no-rx=1" if direction == "vm2vf" else "")
 
-    def relay_window(self, direction: str) -> float:
-        d = self._socket()
+class Relay:
+    name = "relay"
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def window(self, direction: str, size: int) -> float:
+        h = self.host
+        d = h.window_dir()
         conf = os.path.join(d, "agent.conf")
         with open(conf, "w") as f:
             f.write("[dataplane]\nworker_cpus = %d\nmain_lcore = %d\n"
                     "hugepage_dir = %s\nfile_prefix = v4wbench%d\n"
                     "expected_relays = 1\nlog_level = 3\n"
-                    "[vhost]\nsocket_dir = %s\n"
+                    "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
                     "[relay]\nstatic_vfs = %s=0\n[agent]\npid_file =\n"
-                    % (self.worker, self.main, self.huge_dir or "",
-                       self.seq, d, self.null_vdev(direction)))
+                    % (h.worker, h.main, h.huge_dir or "", h.seq, d,
+                       null_vdev(direction, size)))
         agent = subprocess.Popen([AGENT, "--config-file", conf],
                                  stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         try:
-            sock = os.path.join(d, "virtio-forwarder0.sock")
-            wait_path(sock)
-            return self._vm_rate(sock, direction)
+            return h.vm_rate(os.path.join(d, "virtio-forwarder0.sock"),
+                             direction, size)
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(30)
 
-    def testpmd_window(self, direction: str) -> float:
-        d = self._socket()
-        sock = os.path.join(d, "vhost0.sock")
+
+class TestpmdIo:
+    name = "testpmd"
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def window(self, direction: str, size: int) -> float:
+        h = self.host
+        sock = os.path.join(h.window_dir(), "vhost0.sock")
         fwd = testpmd.TestPmd(
-            [self.null_vdev(direction),
-             "net_vhost0,iface=%s,queues=1" % sock],
-            lcores="0@%d,1@%d" % (self.main, self.worker),
-            file_prefix="v4wbfwd%d" % self.seq, hugepage_dir=self.huge_dir,
+            [null_vdev(direction, size),
+             "net_vhost0,iface=%s,queues=1,client=1" % sock],
+            lcores="0@%d,1@%d" % (h.main, h.worker),
+            file_prefix="v4wbfwd%d" % h.seq, hugepage_dir=h.huge_dir,
             mbufs=16384, extra_args=["--forward-mode=io"])
         fwd.start()
         try:
             fwd.cmd("start")
-            return self._vm_rate(sock, direction)
+            return h.vm_rate(sock, direction, size)
         finally:
             fwd.stop()
 
 
-FAST_NS = 100.0
+class OvsDpdk:
+    """ovsdb-server + ovs-vswitchd-dpdk, a netdev bridge with the null
+    port and a dpdkvhostuserclient port, and one flow each way."""
+
+    name = "ovs"
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        if not os.path.exists(OVS_VSWITCHD):
+            raise SystemExit("OVS-DPDK missing: apt-get install "
+                             "openvswitch-switch-dpdk (make bench does)")
+
+    def window(self, direction: str, size: int) -> float:
+        h = self.host
+        d = h.window_dir()
+        env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d)
+        db = "unix:%s/db.sock" % d
+        vsctl = ["ovs-vsctl", "--db=" + db, "--timeout=30"]
+
+        def run(*cmd: str) -> None:
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+
+        run("ovsdb-tool", "create", d + "/conf.db",
+            "/usr/share/openvswitch/vswitch.ovsschema")
+        run("ovsdb-server", d + "/conf.db", "--remote=punix:%s/db.sock" % d,
+            "--pidfile=%s/ovsdb.pid" % d, "--detach",
+            "--log-file=%s/ovsdb.log" % d, "--unixctl=%s/ovsdb.ctl" % d)
+        try:
+            run(*vsctl, "--no-wait", "init")
+            run(*vsctl, "--no-wait", "set", "Open_vSwitch", ".",
+                "other_config:dpdk-init=true",
+                "other_config:dpdk-lcore-mask=%#x" % (1 << h.main),
+                "other_config:pmd-cpu-mask=%#x" % (1 << h.worker),
+                "other_config:dpdk-socket-mem=512",
+                "other_config:dpdk-extra=--no-pci --file-prefix v4wbovs%d"
+                % h.seq + (" --huge-dir %s" % h.huge_dir if h.huge_dir
+                           else " --no-huge -m 1024"))
+            run(OVS_VSWITCHD, db, "--pidfile=%s/vswitchd.pid" % d,
+                "--detach", "--log-file=%s/vswitchd.log" % d,
+                "--unixctl=%s/vswitchd.ctl" % d)
+            sock = d + "/vhu0.sock"
+            run(*vsctl, "add-br", "br0", "--", "set", "bridge", "br0",
+                "datapath_type=netdev")
+            run(*vsctl, "add-port", "br0", "null0", "--", "set",
+                "Interface", "null0", "type=dpdk",
+                "options:dpdk-devargs=%s" % null_vdev(direction, size))
+            run(*vsctl, "add-port", "br0", "vhu0", "--", "set", "Interface",
+                "vhu0", "type=dpdkvhostuserclient",
+                "options:vhost-server-path=%s" % sock)
+            run("ovs-ofctl", "del-flows", "br0")
+            run("ovs-ofctl", "add-flow", "br0",
+                "in_port=null0,actions=output:vhu0")
+            run("ovs-ofctl", "add-flow", "br0",
+                "in_port=vhu0,actions=output:null0")
+            return h.vm_rate(sock, direction, size)
+        finally:
+            for pidfile in ("vswitchd.pid", "ovsdb.pid"):
+                try:
+                    with open(os.path.join(d, pidfile)) as f:
+                        pid = int(f.read())
+                    os.kill(pid, signal.SIGTERM)
+                    for _ in range(100):
+                        os.kill(pid, 0)
+                        time.sleep(0.05)
+                except (OSError, ValueError):
+                    pass
 
 
-def summarize(name: str, pairs: list[tuple[float, bool]]) -> str:
+def summarize(pairs: list[tuple[float, bool]]) -> tuple[float, str]:
     fast = [r for r, is_fast in pairs if is_fast]
     if len(fast) >= 3:
-        return "%s=%.2f" % (name, statistics.median(fast))
-    return "%s=%.2f" % (name, statistics.median(r for r, _ in pairs))
+        return statistics.median(fast), "%d fast-mode pairs" % len(fast)
+    return (statistics.median(r for r, _ in pairs),
+            "all %d pairs (%d fast)" % (len(pairs), len(fast)))
 
 
 def main() -> int:
@@ -174,41 +256,73 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--window", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--peers", default="testpmd",
+                        help="comma list of testpmd, ovs")
+    parser.add_argument("--sizes", default="64",
+                        help="comma list of frame sizes")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("run as root")
-    bench = Bench(args)
-    pairs: dict[str, list[tuple[float, bool]]] = {"vf2vm": [], "vm2vf": []}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    host = Host(args)
+    kinds = {"testpmd": TestpmdIo, "ovs": OvsDpdk}
+    systems = [Relay(host)] + [kinds[p](host) for p in
+                               args.peers.split(",")]
+    ratios: dict[tuple[str, int, str], list[tuple[float, bool]]] = \
+        collections.defaultdict(list)
+    rates: dict[tuple[str, int, str], list[float]] = \
+        collections.defaultdict(list)
     try:
         for rnd in range(args.rounds):
-            for direction in ("vf2vm", "vm2vf"):
-                order = ["relay", "testpmd"] if rnd % 2 == 0 else \
-                    ["testpmd", "relay"]
-                rates, probes = {}, []
-                for who in order:
-                    window = bench.relay_window if who == "relay" else \
-                        bench.testpmd_window
-                    probes.append(bench.probe())
-                    rates[who] = window(direction)
-                    probes.append(bench.probe())
-                ratio = rates["relay"] / rates["testpmd"]
-                fast = all(p < FAST_NS for p in probes)
-                pairs[direction].append((ratio, fast))
-                print("round %d %s: relay %.2f Mpps, testpmd io %.2f Mpps, "
-                      "ratio %.3f, probes %s ns%s" % (
-                          rnd + 1, direction, rates["relay"] / 1e6,
-                          rates["testpmd"] / 1e6, ratio,
-                          "/".join("%.0f" % p for p in probes),
-                          " (fast mode)" if fast else ""), flush=True)
+            order = systems[rnd % len(systems):] + \
+                systems[:rnd % len(systems)]
+            for size in sizes:
+                for direction, _ in DIRS:
+                    got, probes = {}, {}
+                    for system in order:
+                        before = host.probe()
+                        got[system.name] = system.window(direction, size)
+                        probes[system.name] = (before, host.probe())
+                        rates[(system.name, size, direction)].append(
+                            got[system.name])
+                    line = ["round %d %dB %s:" % (rnd + 1, size, direction)]
+                    for system in systems:
+                        line.append("%s %.2f Mpps (probes %.0f/%.0f ns)" % (
+                            system.name, got[system.name] / 1e6,
+                            *probes[system.name]))
+                    print(" ".join(line), flush=True)
+                    for peer in systems[1:]:
+                        fast = all(p < FAST_NS for p in
+                                   probes["relay"] + probes[peer.name])
+                        ratios[(peer.name, size, direction)].append(
+                            (got["relay"] / got[peer.name], fast))
     finally:
-        bench.close()
-    for direction, name in (("vf2vm", "VF->VM"), ("vm2vf", "VM->VF")):
-        n_fast = sum(1 for _, f in pairs[direction] if f)
-        print("%s: %d of %d pairs in fast mode%s" % (
-            name, n_fast, len(pairs[direction]),
-            "" if n_fast >= 3 else "; median over all pairs"))
-    print("relay/testpmd %s %s" % (summarize("VF->VM", pairs["vf2vm"]),
-                                   summarize("VM->VF", pairs["vm2vf"])))
+        host.close()
+    print()
+    for (name, size, direction), values in sorted(rates.items()):
+        print("median %s %dB %s: %.2f Mpps" % (
+            name, size, direction, statistics.median(values) / 1e6))
+    lines = []
+    for peer in systems[1:]:
+        for size in sizes:
+            parts, notes = [], []
+            for direction, label in DIRS:
+                value, note = summarize(ratios[(peer.name, size, direction)])
+                parts.append("%s=%.2f" % (label, value))
+                notes.append("%s: %s" % (label, note))
+            head = "relay/%s" % peer.name
+            if not (peer.name == "testpmd" and size == 64):
+                head += " %dB" % size
+            lines.append((peer.name == "testpmd" and size == 64,
+                          "%s %s   [%s]" % (head, " ".join(parts),
+                                            "; ".join(notes)),
+                          "%s %s" % (head, " ".join(parts))))
+    # The relay/testpmd 64-byte line is printed last, bare (its notes just
+    # before it).
+    for last, text, bare in sorted(lines, key=lambda x: x[0]):
+        if last:
+            print("(%s)" % text.split("[", 1)[1].rstrip("]"))
+        print(bare if last else text)
     return 0
 
 
