@@ -28,7 +28,10 @@ test: install
 	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 bench: install
-	$(VENV)/bin/python bench/relay_throughput.py
+	tools/install-host.sh --bench
+	$(VENV)/bin/python bench/relay_throughput.py --peers testpmd,ovs --sizes 64,1518
+	$(VENV)/bin/python bench/idle_wakeup.py
+	$(VENV)/bin/python bench/memory_per_relay.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info vio4wd_agent/relay/_dpdk.*

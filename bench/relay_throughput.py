@@ -260,6 +260,8 @@ def main() -> int:
                         help="comma list of testpmd, ovs")
     parser.add_argument("--sizes", default="64",
                         help="comma list of frame sizes")
+    parser.add_argument("--directions", default="vf2vm,vm2vf",
+                        help="comma list of vf2vm, vm2vf")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("run as root")
@@ -278,6 +280,8 @@ def main() -> int:
                 systems[:rnd % len(systems)]
             for size in sizes:
                 for direction, _ in DIRS:
+                    if direction not in args.directions.split(","):
+                        continue
                     got, probes = {}, {}
                     for system in order:
                         before = host.probe()
@@ -307,6 +311,8 @@ def main() -> int:
         for size in sizes:
             parts, notes = [], []
             for direction, label in DIRS:
+                if not ratios[(peer.name, size, direction)]:
+                    continue
                 value, note = summarize(ratios[(peer.name, size, direction)])
                 parts.append("%s=%.2f" % (label, value))
                 notes.append("%s: %s" % (label, note))
