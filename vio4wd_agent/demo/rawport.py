@@ -7,6 +7,9 @@ import select
 import socket
 import struct
 import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 ETH_P_ALL = 0x0003
 # A locally administered EtherType-free experimental protocol (IEEE 802).
@@ -90,12 +93,13 @@ class RawPort:
             if gap and (i + 1) % batch == 0:
                 time.sleep(gap)
 
-    def receive_flows(self, timeout: float, until: int) -> list[
-            tuple[int, int]]:
-        """(flow, seq) of incoming udp_frame()s, in arrival order."""
-        got: list[tuple[int, int]] = []
+    def _incoming(self, timeout: float, until: int | None,
+                  parse: Callable[[bytes], T | None]) -> list[T]:
+        """parse() of each incoming frame it accepts, in arrival order,
+        until ``timeout`` passes or ``until`` were accepted."""
+        got: list[T] = []
         deadline = time.monotonic() + timeout
-        while len(got) < until:
+        while until is None or len(got) < until:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -105,28 +109,18 @@ class RawPort:
             data, addr = self.sock.recvfrom(65535)
             if addr[2] == PACKET_OUTGOING:
                 continue
-            fs = udp_flow_seq(data)
-            if fs is not None:
-                got.append(fs)
+            value = parse(data)
+            if value is not None:
+                got.append(value)
         return got
+
+    def receive_flows(self, timeout: float,
+                      until: int) -> list[tuple[int, int]]:
+        """(flow, seq) of incoming udp_frame()s, in arrival order."""
+        return self._incoming(timeout, until, udp_flow_seq)
 
     def receive(self, timeout: float, tag: bytes = b"v4w",
                 until: int | None = None) -> list[int]:
         """Sequence numbers of tagged incoming frames seen before
         ``timeout`` passes (or once ``until`` frames are in)."""
-        seqs: list[int] = []
-        deadline = time.monotonic() + timeout
-        while until is None or len(seqs) < until:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                break
-            data, addr = self.sock.recvfrom(65535)
-            if addr[2] == PACKET_OUTGOING:
-                continue
-            seq = frame_seq(data, tag)
-            if seq is not None:
-                seqs.append(seq)
-        return seqs
+        return self._incoming(timeout, until, lambda d: frame_seq(d, tag))
