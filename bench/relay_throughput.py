@@ -138,7 +138,11 @@ class Relay:
                     "hugepage_dir = %s\nfile_prefix = v4wbench%d\n"
                     "expected_relays = 1\nlog_level = 3\n"
                     "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
-                    "[relay]\nstatic_vfs = %s=0\n[agent]\npid_file =\n"
+                    "[relay]\nstatic_vfs = %s=0\n"
+                    "[agent]\npid_file =\nstate_dir =\n"
+                    "[metrics]\nenabled = false\n"
+                    "[control]\nport_control = none\nzmq_stats_ep =\n"
+                    "zmq_core_sched_ep =\nzmq_config_ep =\n"
                     % (h.worker, h.main, h.huge_dir or "", h.seq, d,
                        null_vdev(direction, size)))
         agent = subprocess.Popen([AGENT, "--config-file", conf],

@@ -1,13 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The agent: data plane, manager and relay sources wired together."""
+"""The agent: data plane, manager, relay sources, servers wired together."""
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
+
+import zmq
 
 from vio4wd_agent import exception
 from vio4wd_agent.conf.settings import Settings
+from vio4wd_agent.control.core_sched import CoreSchedHandler
+from vio4wd_agent.control.port_control import PortControl, PortControlHandler
+from vio4wd_agent.control.server import ZmqServer
+from vio4wd_agent.control.stats import (ConfigHandler, RateSampler,
+                                        Scheduler, StatsHandler)
+from vio4wd_agent.journal import Journal
 from vio4wd_agent.manager import RelayManager
+from vio4wd_agent.metrics import MetricsServer
 from vio4wd_agent.relay.engine import RelayEngine
+from vio4wd_agent.sources.ipcdir import IpcDirectory
 
 LOG = logging.getLogger(__name__)
 
@@ -17,8 +29,14 @@ class Agent:
                  engine: RelayEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or RelayEngine()
+        journal = Journal(os.path.join(settings.state_dir, "journal")) \
+            if settings.state_dir else None
         self.manager = RelayManager(self.engine, settings.sockets,
-                                    settings.pins)
+                                    settings.pins, journal)
+        self.scheduler = Scheduler()
+        self.metrics: MetricsServer | None = None
+        self._services: list[Any] = []
+        self._zmq: zmq.Context | None = None
 
     def start(self) -> None:
         s = self.settings
@@ -32,7 +50,48 @@ class Agent:
         s.sockets.ensure_directory()
         self.engine.start(s.eal_args)
         self.manager.start()
+        self.manager.load_pins()
         self.add_static_relays()
+        self.manager.restore()
+        self.scheduler.start()
+        self._start_services()
+
+    def _start_services(self) -> None:
+        s, c = self.settings, self.settings.control
+        control = PortControl(self.manager, s.flags, s.sockets, s.device_map,
+                              c.dynamic_sockets, source=c.port_control)
+        self._zmq = zmq.Context()
+        sampler = RateSampler(self.engine, self.scheduler)
+        sampler.start()
+        handlers: list[tuple[str, Any]] = [
+            (c.stats_ep, StatsHandler(self.engine, self.scheduler, sampler)),
+            (c.core_sched_ep, CoreSchedHandler(self.manager, self.engine)),
+            (c.config_ep, ConfigHandler(self.engine)),
+        ]
+        if c.port_control == "zmq":
+            handlers.insert(0, (c.port_control_ep,
+                                PortControlHandler(control)))
+        for endpoint, handler in handlers:
+            if endpoint:
+                server = ZmqServer(self._zmq, endpoint, handler,
+                                   ipc_gid=c.endpoint_gid)
+                server.start()
+                self._services.append(server)
+        if c.port_control == "ipc":
+            ipc = IpcDirectory(c.ipc_dir, control, c.endpoint_gid)
+            ipc.start()
+            self._services.append(ipc)
+        elif c.port_control == "ovsdb":
+            LOG.error("port control by OVSDB is not supported by this "
+                      "version yet; only static VFs are relayed")
+        if c.metrics is not None:
+            self.metrics = MetricsServer(self.engine, *c.metrics)
+            try:
+                self.metrics.start()
+            except OSError as exc:
+                LOG.error("metrics endpoint %s:%d not started: %s",
+                          c.metrics[0], c.metrics[1], exc)
+                self.metrics = None
 
     def add_static_relays(self) -> int:
         """Add the configured static VFs; a failing one does not stop the
@@ -50,6 +109,15 @@ class Agent:
         return failed
 
     def stop(self) -> None:
+        for service in reversed(self._services):
+            service.stop()
+        self._services = []
+        if self.metrics is not None:
+            self.metrics.stop()
+        self.scheduler.stop()
+        if self._zmq is not None:
+            self._zmq.term()
+            self._zmq = None
         self.manager.stop()
         self.engine.shutdown()
         LOG.info("data plane stopped")

@@ -21,12 +21,31 @@ from tests.functional.conftest import connected  # noqa: F401
 AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
 
 
+def private_config(tmp_path) -> str:
+    """What keeps a test agent off the host's own paths and ports."""
+    run = tmp_path / "zmq"
+    return textwrap.dedent("""\
+        [agent]
+        state_dir = %(state)s
+        [metrics]
+        port = 0
+        [control]
+        zmq_port_control_ep = ipc://%(run)s/port_control
+        zmq_stats_ep = ipc://%(run)s/stats
+        zmq_core_sched_ep = ipc://%(run)s/core_sched
+        zmq_config_ep = ipc://%(run)s/config
+        ipc_dir = %(ipc)s
+        """) % {"state": tmp_path / "state", "run": run,
+                "ipc": tmp_path / "ipc"}
+
+
 class AgentProcess:
     def __init__(self, tmp_path, legacy: str, native: str = "") -> None:
         self.legacy = tmp_path / "virtioforwarder"
         self.legacy.write_text(textwrap.dedent(legacy))
         self.native = tmp_path / "vio4wd.conf"
-        self.native.write_text(textwrap.dedent(native))
+        self.native.write_text(private_config(tmp_path) +
+                               textwrap.dedent(native))
         self.log = tmp_path / "agent.log"
         self.proc: subprocess.Popen | None = None
 
@@ -75,7 +94,7 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
         VIRTIOFWD_CPU_PINS=(0:%(worker)d,%(worker)d)
         VIRTIOFWD_MRGBUF=y
         VIRTIOFWD_PID_DIR=%(run)s
-        VIRTIOFWD_ZMQ_STATS_EP=ipc:///var/run/virtio-forwarder/stats
+        VIRTIOFWD_BIND_VFIO_PCI=0000:99:00.3
         VIRTIOFWD_BINARY=/usr/bin/virtio-forwarder
         """ % dict(cpus, huge=hugepage_dir or "", socks=socks, run=run),
         native="[dataplane]\nfile_prefix = v4wagent%d\n" % os.getpid())
@@ -104,7 +123,7 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
         vm.stop()
 
         log = agent.output()
-        assert "VIRTIOFWD_ZMQ_STATS_EP is set but not supported yet" in log
+        assert "VIRTIOFWD_BIND_VFIO_PCI is set but not supported yet" in log
         assert "static relay 2 (VF 0000:99:00.2) not added" in log
         assert "Cannot find device (0000:99:00.2)" in log
         assert agent.proc.poll() is None

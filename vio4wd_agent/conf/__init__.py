@@ -2,21 +2,27 @@
 """oslo.config option lists by group, registered on demand."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from oslo_config import cfg
 
-from vio4wd_agent.conf import agent, dataplane, relay, vhost
+from vio4wd_agent.conf import agent, control, dataplane, relay, vhost
 
-_MODULES = (agent, dataplane, vhost, relay)
+_GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
+    (agent.GROUP, agent.OPTS), (dataplane.GROUP, dataplane.OPTS),
+    (vhost.GROUP, vhost.OPTS), (relay.GROUP, relay.OPTS),
+    (control.GROUP, control.OPTS),
+    (control.METRICS_GROUP, control.METRICS_OPTS)]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    for mod in _MODULES:
+    for group, opts in _GROUPS:
         # A fresh group per ConfigOpts: oslo keeps overrides in the group
         # object, and a shared one would leak them between instances.
-        group = cfg.OptGroup(mod.GROUP.name, title=mod.GROUP.title)
-        conf.register_group(group)
-        conf.register_opts(mod.OPTS, group=group)
+        fresh = cfg.OptGroup(group.name, title=group.title)
+        conf.register_group(fresh)
+        conf.register_opts(opts, group=fresh)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    return [(mod.GROUP, list(mod.OPTS)) for mod in _MODULES]
+    return [(group, list(opts)) for group, opts in _GROUPS]

@@ -38,6 +38,7 @@ class LegacyConfig:
         default_factory=dict)
     log_level: int | None = None
     not_supported: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
     ignored: list[str] = dataclasses.field(default_factory=list)
     unknown: list[str] = dataclasses.field(default_factory=list)
 
@@ -211,18 +212,25 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
         n, v, parsing.parse_device_map_entry)),
     "VIRTIOFWD_PID_DIR": ("agent", "pid_file", lambda n, v: os.path.join(
         _scalar(n, v), "virtioforwarder.pid")),
+    "VIRTIOFWD_ZMQ_PORT_CONTROL_EP": ("control", "zmq_port_control_ep",
+                                      lambda n, v: _endpoint(n, v)),
+    "VIRTIOFWD_ZMQ_STATS_EP": ("control", "zmq_stats_ep",
+                               lambda n, v: _endpoint(n, v)),
+    "VIRTIOFWD_ZMQ_CORE_SCHED_EP": ("control", "zmq_core_sched_ep",
+                                    lambda n, v: _endpoint(n, v)),
+    "VIRTIOFWD_ZMQ_CONFIG_EP": ("control", "zmq_config_ep",
+                                lambda n, v: _endpoint(n, v)),
+    "VIRTIOFWD_DYNAMIC_SOCKETS": ("vhost", "dynamic_sockets", _flag),
 }
 
 # Flags virtio-forwarder treats as off when the variable is absent.
 _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
-                          "VIRTIOFWD_MRGBUF", "VIRTIOFWD_TSO")
+                          "VIRTIOFWD_MRGBUF", "VIRTIOFWD_TSO",
+                          "VIRTIOFWD_DYNAMIC_SOCKETS")
 
 # Known variables of features this version does not implement yet.
 NOT_YET_SUPPORTED = (
-    "VIRTIOFWD_ZMQ_PORT_CONTROL_EP", "VIRTIOFWD_ZMQ_STATS_EP",
-    "VIRTIOFWD_ZMQ_CORE_SCHED_EP", "VIRTIOFWD_ZMQ_CONFIG_EP",
-    "VIRTIOFWD_OVSDB_SOCK_PATH", "VIRTIOFWD_IPC_PORT_CONTROL",
-    "VIRTIOFWD_DYNAMIC_SOCKETS", "VIRTIOFWD_BIND_VFIO_PCI",
+    "VIRTIOFWD_OVSDB_SOCK_PATH", "VIRTIOFWD_BIND_VFIO_PCI",
     "VIRTIOFWD_CPU_NIC_SAME_NUMA", "VIRTIOFWD_VFIO_VF_TOKEN",
     "VIRTIOFWD_ZERO_COPY", "VIO4WD_CORE_SCHED_ENABLE",
     "VIO4WD_CORE_SCHED_SENSITIVITY", "VIO4WD_CORE_SCHED_POLL_INTERVAL",
@@ -230,6 +238,55 @@ NOT_YET_SUPPORTED = (
 )
 # Meaningful only to virtio-forwarder's own start script.
 IGNORED = ("VIRTIOFWD_BINARY",)
+# Decided together: which source of port changes (see _port_control).
+PORT_CONTROL = ("VIRTIOFWD_IPC_PORT_CONTROL",)
+
+
+def _endpoint(name: str, value: Value) -> str:
+    text = _scalar(name, value).strip()
+    if not any(text.startswith(p) for p in ("ipc://", "tcp://", "inproc://")):
+        raise ConfigError(name=name, value=text,
+                          reason="not a ZeroMQ endpoint (ipc://PATH or "
+                                 "tcp://HOST:PORT)")
+    return text
+
+
+def _port_control(variables: dict[str, Value], legacy: "LegacyConfig"
+                  ) -> None:
+    """virtio-forwarder's precedence: ZeroMQ port control when its endpoint
+    is set, else the IPC file when VIRTIOFWD_IPC_PORT_CONTROL is, else
+    OVSDB.  An OVSDB socket given together with either is a conflict."""
+    def given(name: str) -> bool:
+        value = variables.get(name, "")
+        return not _is_empty(value)
+
+    zmq = given("VIRTIOFWD_ZMQ_PORT_CONTROL_EP")
+    ipc = given("VIRTIOFWD_IPC_PORT_CONTROL") and _flag(
+        "VIRTIOFWD_IPC_PORT_CONTROL", variables["VIRTIOFWD_IPC_PORT_CONTROL"])
+    ovsdb = given("VIRTIOFWD_OVSDB_SOCK_PATH")
+    if ovsdb and (zmq or ipc):
+        other = "VIRTIOFWD_ZMQ_PORT_CONTROL_EP" if zmq \
+            else "VIRTIOFWD_IPC_PORT_CONTROL"
+        raise ConfigError(name="VIRTIOFWD_OVSDB_SOCK_PATH",
+                          value=variables["VIRTIOFWD_OVSDB_SOCK_PATH"],
+                          reason="port control by OVSDB excludes %s; the "
+                                 "sources are mutually exclusive, set one"
+                                 % other)
+    key = ("control", "port_control")
+    if zmq:
+        legacy.overrides[key] = "zmq"
+        legacy.origins[key] = "VIRTIOFWD_ZMQ_PORT_CONTROL_EP"
+        if ipc:
+            legacy.notes.append(
+                "VIRTIOFWD_IPC_PORT_CONTROL is ignored: ZeroMQ port control "
+                "(VIRTIOFWD_ZMQ_PORT_CONTROL_EP) takes precedence, as with "
+                "virtio-forwarder")
+    elif ipc:
+        legacy.overrides[key] = "ipc"
+        legacy.origins[key] = "VIRTIOFWD_IPC_PORT_CONTROL"
+    elif ovsdb:
+        legacy.overrides[key] = "ovsdb"
+        legacy.origins[key] = "VIRTIOFWD_OVSDB_SOCK_PATH"
 
 
 def _is_empty(value: Value) -> bool:
@@ -257,8 +314,11 @@ def interpret(variables: dict[str, Value], path: str) -> LegacyConfig:
                 legacy.not_supported.append(name)
         elif name in IGNORED:
             legacy.ignored.append(name)
+        elif name in PORT_CONTROL:
+            pass
         else:
             legacy.unknown.append(name)
+    _port_control(variables, legacy)
     return legacy
 
 
@@ -282,6 +342,8 @@ def apply(conf: cfg.ConfigOpts, legacy: LegacyConfig) -> None:
 
 def report(legacy: LegacyConfig) -> None:
     """Log what the file set that this version does not act on."""
+    for note in legacy.notes:
+        LOG.warning("%s: %s", legacy.path, note)
     for name in legacy.not_supported:
         LOG.warning("%s: %s is set but not supported yet by this version; "
                     "ignored", legacy.path, name)

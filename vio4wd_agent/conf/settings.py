@@ -55,6 +55,19 @@ class VhostFlags:
 
 
 @dataclasses.dataclass(frozen=True)
+class ControlSettings:
+    port_control: str                 # zmq, ipc, ovsdb, none
+    port_control_ep: str
+    stats_ep: str
+    core_sched_ep: str
+    config_ep: str
+    endpoint_gid: int | None
+    ipc_dir: str
+    dynamic_sockets: bool
+    metrics: tuple[str, int] | None   # (host, port), None when off
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     main_lcore: int
     worker_cpus: list[int]
@@ -66,6 +79,8 @@ class Settings:
     pins: dict[int, parsing.CpuPin]
     device_map: dict[str, str]
     pid_file: str | None
+    state_dir: str | None
+    control: ControlSettings
 
 
 class _Namer:
@@ -193,4 +208,31 @@ def build(conf: cfg.ConfigOpts,
     return Settings(main_lcore=main, worker_cpus=workers, memory=memory,
                     eal_args=args, sockets=policy, flags=flags,
                     static_relays=static, pins=pins, device_map=device_map,
-                    pid_file=conf.agent.pid_file or None)
+                    pid_file=conf.agent.pid_file or None,
+                    state_dir=conf.agent.state_dir or None,
+                    control=_control(conf, name))
+
+
+def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:
+    c = conf.control
+    for opt in ("zmq_port_control_ep", "zmq_stats_ep", "zmq_core_sched_ep",
+                "zmq_config_ep"):
+        value = getattr(c, opt) or ""
+        if value and not value.startswith(("ipc://", "tcp://", "inproc://")):
+            raise ConfigError(name=name("control", opt), value=value,
+                              reason="not a ZeroMQ endpoint (ipc://PATH or "
+                                     "tcp://HOST:PORT)")
+    if c.port_control == "zmq" and not c.zmq_port_control_ep:
+        raise ConfigError(name=name("control", "zmq_port_control_ep"),
+                          value="", reason="port control by ZeroMQ needs "
+                                           "an endpoint")
+    gid = sockets.resolve_group(c.endpoint_group,
+                                name("control", "endpoint_group")) \
+        if c.endpoint_group else None
+    metrics = (conf.metrics.host, conf.metrics.port) \
+        if conf.metrics.enabled else None
+    return ControlSettings(
+        port_control=c.port_control, port_control_ep=c.zmq_port_control_ep,
+        stats_ep=c.zmq_stats_ep or "", core_sched_ep=c.zmq_core_sched_ep or "",
+        config_ep=c.zmq_config_ep or "", endpoint_gid=gid, ipc_dir=c.ipc_dir,
+        dynamic_sockets=conf.vhost.dynamic_sockets, metrics=metrics)

@@ -152,7 +152,12 @@ def demo_conf(workdir: str, huge_dir: str | None,
         ("vhost", "socket_dir"): os.path.join(workdir, "sockets"),
         ("relay", "static_vfs"): ["net_af_packet0,iface=%s=0" % VF_IF],
         ("agent", "pid_file"): "",
+        ("agent", "state_dir"): "",
+        ("metrics", "enabled"): False,
     }
+    for opt in ("port_control", "stats", "core_sched", "config"):
+        overrides[("control", "zmq_%s_ep" % opt)] = "ipc://%s/%s" % (
+            workdir, opt)
     for (group, opt), value in overrides.items():
         conf.set_override(opt, value, group=group)
     return conf

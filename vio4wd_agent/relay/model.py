@@ -29,6 +29,9 @@ class RelaySpec:
     relay_id: int
     vhost_path: str
     vf: str = ""                    # DPDK devargs, or "" for a socket only
+    # The VF as whoever asked named it (a PCI address the device map turned
+    # into devargs); "" when it is ``vf`` itself.
+    vf_label: str = ""
     client: bool = False            # vhost-user client (VM owns the socket)
     jumbo: bool = False
     mrgbuf: bool = True

@@ -54,9 +54,15 @@ def test_original_defaults_file():
     assert ("vhost", "socket_owner") not in o
     assert ("dataplane", "main_lcore") not in o
     assert ("vhost", "socket_pattern") not in o
-    assert sorted(old.not_supported) == [
-        "VIO4WD_CORE_SCHED_ENABLE", "VIRTIOFWD_IPC_PORT_CONTROL",
-        "VIRTIOFWD_ZMQ_PORT_CONTROL_EP"]
+    assert old.not_supported == ["VIO4WD_CORE_SCHED_ENABLE"]
+    # Both ZeroMQ and IPC port control are set, as in virtio-forwarder's
+    # sample: ZeroMQ wins, as it did there.
+    assert o[("control", "port_control")] == "zmq"
+    assert o[("control", "zmq_port_control_ep")] == \
+        "ipc:///var/run/virtio-forwarder/port_control"
+    assert ("control", "zmq_config_ep") not in o    # blank: the default
+    assert "VIRTIOFWD_IPC_PORT_CONTROL is ignored" in old.notes[0]
+    assert o[("vhost", "dynamic_sockets")] is False
     assert old.ignored == ["VIRTIOFWD_BINARY"]
     assert old.origins[("relay", "static_vfs")] == "VIRTIOFWD_STATIC_VFS"
 
@@ -127,3 +133,17 @@ def test_apply_overrides_oslo_options():
 def test_read_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="--legacy-config"):
         legacy.read(str(tmp_path / "none"))
+
+
+def test_port_control_sources():
+    def mode(text: str) -> object:
+        return legacy.interpret(legacy.parse_text(text), "f").overrides.get(
+            ("control", "port_control"))
+    assert mode("VIRTIOFWD_IPC_PORT_CONTROL=y\n") == "ipc"
+    assert mode("VIRTIOFWD_IPC_PORT_CONTROL=\n") is None
+    assert mode("VIRTIOFWD_OVSDB_SOCK_PATH=/run/db.sock\n") == "ovsdb"
+    with pytest.raises(ConfigError, match="mutually exclusive"):
+        mode("VIRTIOFWD_OVSDB_SOCK_PATH=/run/db.sock\n"
+             "VIRTIOFWD_IPC_PORT_CONTROL=y\n")
+    with pytest.raises(ConfigError, match="VIRTIOFWD_ZMQ_STATS_EP"):
+        mode("VIRTIOFWD_ZMQ_STATS_EP=/var/run/stats\n")

@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Stats and config over ZeroMQ: StatsRequest, ConfigRequest.
+
+Counters are never reset by a reader.  Rates come from two samples: the
+request's own pair ``delay`` ms apart (answered when the second is taken,
+while other requests are served), or, with no delay, the sampler's last
+two one-second samples.  Two clients at once see the same counters and
+cannot disturb each other.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from typing import Callable
+
+from google.protobuf.message import DecodeError
+
+from vio4wd_agent.control import protocol
+from vio4wd_agent.control.server import Reply
+from vio4wd_agent.relay.engine import RelayEngine
+from vio4wd_agent.relay.model import RelayState
+
+LOG = logging.getLogger(__name__)
+
+MAX_DELAY_MS = 60000
+MAX_RELAYS = 4096
+
+Sample = tuple[float, dict[int, RelayState]]
+
+
+def sample(engine: RelayEngine) -> Sample:
+    return time.monotonic(), {s.relay_id: s for s in engine.relays()}
+
+
+class Scheduler:
+    """Runs callables at given times on one thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="stats-scheduler")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(5)
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay,
+                                        next(self._seq), fn))
+            self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and (
+                        not self._heap or
+                        self._heap[0][0] > time.monotonic()):
+                    timeout = None if not self._heap else \
+                        self._heap[0][0] - time.monotonic()
+                    self._cond.wait(timeout)
+                if self._stop:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn()
+            except Exception:
+                LOG.exception("scheduled stats work failed")
+
+
+class RateSampler:
+    """Samples every relay each ``period`` seconds; rates for requests
+    without a delay come from its last two samples."""
+
+    def __init__(self, engine: RelayEngine, scheduler: Scheduler,
+                 period: float = 1.0) -> None:
+        self.engine = engine
+        self.scheduler = scheduler
+        self.period = period
+        self._lock = threading.Lock()
+        self._prev: Sample | None = None
+        self._last: Sample | None = None
+
+    def start(self) -> None:
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.engine.running:
+            snap = sample(self.engine)
+            with self._lock:
+                self._prev, self._last = self._last, snap
+        self.scheduler.call_later(self.period, self._tick)
+
+    def pair(self) -> tuple[Sample, Sample] | None:
+        with self._lock:
+            if self._prev is None or self._last is None:
+                return None
+            return self._prev, self._last
+
+
+Rates = tuple[float, float, float, float, float, float, float, float]
+NO_RATES: Rates = (0.0,) * 8
+
+
+def rates(before: RelayState | None, after: RelayState | None,
+          dt: float) -> Rates:
+    """Per-second rates between two samples of one relay: VF->VM rx/tx
+    packets/bytes, then VM->VF."""
+    if before is None or after is None or dt <= 0:
+        return NO_RATES
+    out = []
+    for d in ("vf_to_vm", "vm_to_vf"):
+        x, y = getattr(before, d), getattr(after, d)
+        for f in ("rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes"):
+            out.append(max(0.0, (getattr(y, f) - getattr(x, f)) / dt))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def relay_state(st: RelayState, r: Rates) -> object:
+    """One RelayState message: counters of ``st``, rates ``r``."""
+    msg = protocol.RelayState()
+    msg.id = st.relay_id
+    msg.active = st.forwarding
+    msg.ident = "%s <-> %s" % (st.vf_name or "no VF", st.vhost_path)
+    if st.vf_to_vm.cpu is not None:
+        msg.cpu.vf_to_vm = st.vf_to_vm.cpu
+    if st.vm_to_vf.cpu is not None:
+        msg.cpu.vm_to_vf = st.vm_to_vf.cpu
+    msg.vhost.vhost_socket_name = st.vhost_path
+    if st.vf_name:
+        msg.vf.pci_addr_str = st.vf_name
+    msg.socket_id = max(st.numa_node, 0)
+    msg.reason = st.reason
+    msg.vf_rx_missed = st.vf_rx_missed
+    msg.vm_queues = st.vm_queues
+    msg.vf_queues = st.vf_queues
+    a, b = st.vf_to_vm, st.vm_to_vf
+    v = msg.vf_to_vm
+    v.active = st.forwarding
+    v.internal_state = st.reason
+    v.pkts_rx_from_vf, v.bytes_rx_from_vf = a.rx_pkts, a.rx_bytes
+    v.pkts_tx_to_vm, v.bytes_tx_to_vm = a.tx_pkts, a.tx_bytes
+    v.pkts_dropped_vm_queue_full = a.drop_full_pkts
+    v.bytes_dropped_vm_queue_full = a.drop_full_bytes
+    v.pkts_dropped_vm_not_connected = a.drop_noconn_pkts
+    v.bytes_dropped_vm_not_connected = a.drop_noconn_bytes
+    (v.pkt_rate_rx_from_vf, v.byte_rate_rx_from_vf, v.pkt_rate_tx_to_vm,
+     v.byte_rate_tx_to_vm) = r[:4]
+    m = msg.vm_to_vf
+    m.active = st.forwarding
+    m.internal_state = st.reason
+    m.pkts_rx_from_vm, m.bytes_rx_from_vm = b.rx_pkts, b.rx_bytes
+    m.pkts_tx_to_vf, m.bytes_tx_to_vf = b.tx_pkts, b.tx_bytes
+    m.pkts_dropped_vf_queue_full = b.drop_full_pkts
+    m.bytes_dropped_vf_queue_full = b.drop_full_bytes
+    m.pkts_dropped_vf_not_connected = b.drop_noconn_pkts
+    m.bytes_dropped_vf_not_connected = b.drop_noconn_bytes
+    (m.pkt_rate_rx_from_vm, m.byte_rate_rx_from_vm, m.pkt_rate_tx_to_vf,
+     m.byte_rate_tx_to_vf) = r[4:]
+    return msg
+
+
+class StatsHandler:
+    name = "stats"
+
+    def __init__(self, engine: RelayEngine, scheduler: Scheduler,
+                 sampler: RateSampler) -> None:
+        self.engine = engine
+        self.scheduler = scheduler
+        self.sampler = sampler
+
+    def error(self, message: str, status: int | None = None) -> bytes:
+        out = protocol.StatsResponse()
+        out.status = out.EBADR if status is None else status
+        out.error = message
+        return out.SerializeToString()
+
+    def handle(self, data: bytes, reply: Reply) -> None:
+        req = protocol.StatsRequest()
+        try:
+            req.MergeFromString(data)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            reply(self.error("malformed request: %s" % exc))
+            return
+        ids = list(req.relay)
+        if len(ids) > MAX_RELAYS:
+            reply(self.error("%d relays asked for, at most %d" % (
+                len(ids), MAX_RELAYS), protocol.StatsResponse.E2BIG))
+            return
+        if req.delay > MAX_DELAY_MS:
+            reply(self.error("delay %d ms is over %d ms" % (
+                req.delay, MAX_DELAY_MS)))
+            return
+        if self.scheduler.pending() > 1000:
+            reply(self.error("too many requests waiting",
+                             protocol.StatsResponse.ENOMEM))
+            return
+        first = sample(self.engine)
+        unknown = sorted(set(ids) - set(first[1]))
+        if unknown:
+            reply(self.error("no relay %s" % ", ".join(map(str, unknown))))
+            return
+        want = set(ids) if ids else None
+        include_inactive = req.include_inactive
+
+        def answer(now: Sample, rate_pair: tuple[Sample, Sample] | None
+                   ) -> None:
+            out = protocol.StatsResponse()
+            out.status = out.OK
+            for relay_id in sorted(now[1]):
+                st = now[1][relay_id]
+                if want is not None and relay_id not in want:
+                    continue
+                if not include_inactive and not st.forwarding:
+                    continue
+                r = NO_RATES
+                if rate_pair is not None:
+                    x, y = rate_pair
+                    r = rates(x[1].get(relay_id), y[1].get(relay_id),
+                              y[0] - x[0])
+                out.relay.append(relay_state(st, r))
+            for w in self.engine.worker_stats():
+                load = out.worker.add()
+                load.cpu, load.directions = w.cpu, w.directions
+                load.busy_cycles, load.idle_cycles = (w.busy_cycles,
+                                                      w.idle_cycles)
+                load.tsc_hz = w.tsc_hz
+            reply(out.SerializeToString())
+
+        if req.delay == 0:
+            # Counters of now, rates of the sampler's last interval.
+            answer(first, self.sampler.pair())
+        else:
+            def second() -> None:
+                now = sample(self.engine)
+                answer(now, (first, now))
+            self.scheduler.call_later(req.delay / 1000.0, second)
+
+
+class ConfigHandler:
+    """ConfigRequest: which CPUs each relay's directions run on."""
+
+    name = "config"
+
+    def __init__(self, engine: RelayEngine) -> None:
+        self.engine = engine
+
+    def error(self, message: str) -> bytes:
+        out = protocol.ConfigResponse()
+        out.status = out.EBADR
+        return out.SerializeToString()
+
+    def handle(self, data: bytes, reply: Reply) -> None:
+        req = protocol.ConfigRequest()
+        try:
+            req.MergeFromString(data)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            reply(self.error(str(exc)))
+            return
+        out = protocol.ConfigResponse()
+        out.status = out.OK
+        for st in self.engine.relays():
+            cpu = out.relay_cpu_map.add()
+            cpu.relay_number = st.relay_id
+            cpu.vf2virtio_cpu = -1 if st.vf_to_vm.cpu is None \
+                else st.vf_to_vm.cpu
+            cpu.virtio2vf_cpu = -1 if st.vm_to_vf.cpu is None \
+                else st.vm_to_vf.cpu
+        reply(out.SerializeToString())

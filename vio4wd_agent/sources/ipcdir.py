@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Port control by files: a directory watched with inotify.
+
+Drop a command file there (write it under a name starting with '.', then
+rename it: half-written files are never read).  One command per file:
+
+- JSON with the fields of a port-control request:
+  ``{"op": "add", "virtio_id": 3, "pci_addrs": ["0000:05:08.1"]}``
+  (``op``: add, remove, add_sock, remove_sock, query_pci; optional
+  ``name``/``mode`` for bonds, ``vhost_path``, ``conditional``);
+- or virtio-forwarder's ``add_port <netdev>`` / ``del_port <netdev>``: the
+  netdev's VF, relayed as the VF's index under its PF.
+
+The agent answers in ``<file>.result`` ("OK", "OK <answer>" or
+"ERROR <errno> <message>") and removes the command.  The directory belongs
+to the agent: one that another user owns, or anyone may write, is refused.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import logging
+import os
+import select
+import stat
+import struct
+import threading
+from typing import Any
+
+from vio4wd_agent.conf.parsing import check_vf, normalize_pci
+from vio4wd_agent.control.port_control import BadRequest, PortControl, \
+    PortRequest
+from vio4wd_agent.exception import ConfigError
+from vio4wd_agent.sources import sysfs
+
+LOG = logging.getLogger(__name__)
+
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_TO = 0x00000080
+IN_Q_OVERFLOW = 0x00004000
+_EVENT = struct.Struct("iIII")
+MAX_COMMAND = 64 * 1024
+RESULT = ".result"
+_OPS = ("add", "remove", "add_sock", "remove_sock", "query_pci")
+
+
+def parse_command(text: str) -> PortRequest:
+    """A command file's text -> PortRequest; BadRequest says what is
+    wrong."""
+    stripped = text.strip()
+    words = stripped.split()
+    if len(words) == 2 and words[0] in ("add_port", "del_port"):
+        return _netdev_command(words[0], words[1])
+    try:
+        data = json.loads(stripped)
+    except ValueError as exc:
+        raise BadRequest(errno.EINVAL, "neither JSON nor add_port/del_port "
+                         "<netdev>: %s" % exc) from None
+    if not isinstance(data, dict):
+        raise BadRequest(errno.EINVAL, "the JSON must be an object")
+    unknown = set(data) - {"op", "virtio_id", "pci_addrs", "name", "mode",
+                           "vhost_path", "conditional"}
+    if unknown:
+        raise BadRequest(errno.EINVAL, "unknown fields: %s"
+                         % ", ".join(sorted(unknown)))
+    op = data.get("op")
+    if op not in _OPS:
+        raise BadRequest(errno.EINVAL, "op must be one of %s, not %r"
+                         % (", ".join(_OPS), op))
+    pcis = data.get("pci_addrs", [])
+    if isinstance(pcis, str):
+        pcis = [pcis]
+    if not isinstance(pcis, list) or not all(isinstance(p, str)
+                                             for p in pcis):
+        raise BadRequest(errno.EINVAL, "pci_addrs must be a list of strings")
+    addrs = []
+    for p in pcis:
+        norm = normalize_pci(p)
+        if norm is None:
+            raise BadRequest(errno.EINVAL, "%r is not a PCI address" % p)
+        addrs.append(norm)
+
+    def typed(key: str, kind: type) -> Any:
+        value = data.get(key)
+        if value is not None and (not isinstance(value, kind) or
+                                  isinstance(value, bool) and kind is int):
+            raise BadRequest(errno.EINVAL, "%s must be %s" % (
+                key, kind.__name__))
+        return value
+
+    virtio_id = typed("virtio_id", int)
+    if virtio_id is not None and not 0 <= virtio_id < 2**32:
+        raise BadRequest(errno.EINVAL, "virtio_id %d out of range" %
+                         virtio_id)
+    conditional = typed("conditional", bool)
+    return PortRequest(op=op.upper(), virtio_id=virtio_id,
+                       pci_addrs=tuple(addrs), name=typed("name", str),
+                       mode=typed("mode", int),
+                       vhost_path=typed("vhost_path", str),
+                       conditional=True if conditional is None
+                       else conditional)
+
+
+def _netdev_command(verb: str, netdev: str) -> PortRequest:
+    pci = sysfs.netdev_pci(netdev)
+    if pci is None:
+        raise BadRequest(errno.ENODEV, "netdev %s is not a PCI function "
+                         "(no /sys/class/net/%s/device)" % (netdev, netdev))
+    index = sysfs.vf_index(pci)
+    if index is None:
+        raise BadRequest(errno.ENODEV, "netdev %s (%s) is not an SR-IOV VF"
+                         % (netdev, pci))
+    check_vf(pci)
+    return PortRequest(op="ADD" if verb == "add_port" else "REMOVE",
+                       virtio_id=index, pci_addrs=(pci,))
+
+
+class IpcDirectory:
+    name = "ipc"
+
+    def __init__(self, path: str, control: PortControl,
+                 gid: int | None = None) -> None:
+        self.path = path
+        self.control = control
+        self.gid = gid
+        self._fd = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> None:
+        """Create the directory, or refuse one that is not ours alone."""
+        if not os.path.exists(self.path):
+            os.makedirs(self.path, mode=0o770)
+            if self.gid is not None:
+                os.chown(self.path, -1, self.gid)
+            os.chmod(self.path, 0o770)
+        st = os.stat(self.path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise ConfigError(name="IPC port control directory",
+                              value=self.path, reason="not a directory")
+        if st.st_uid != os.getuid():
+            raise ConfigError(name="IPC port control directory",
+                              value=self.path, reason="owned by uid %d, not "
+                              "the agent's (%d)" % (st.st_uid, os.getuid()))
+        if st.st_mode & stat.S_IWOTH:
+            raise ConfigError(name="IPC port control directory",
+                              value=self.path, reason="anyone may write it "
+                              "(mode %o); refusing commands from it"
+                              % stat.S_IMODE(st.st_mode))
+
+    def start(self) -> None:
+        self.check()
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        if libc.inotify_add_watch(fd, self.path.encode(),
+                                  IN_CLOSE_WRITE | IN_MOVED_TO) < 0:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(err, "inotify_add_watch %s" % self.path)
+        self._fd = fd
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="ipc-port-control")
+        self._thread.start()
+        LOG.info("IPC port control: watching %s", self.path)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _run(self) -> None:
+        self._scan()    # commands dropped while we were not watching
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                data = os.read(self._fd, 64 * 1024)
+            except BlockingIOError:
+                continue
+            names, overflow = [], False
+            off = 0
+            while off + _EVENT.size <= len(data):
+                _, mask, _, length = _EVENT.unpack_from(data, off)
+                raw = data[off + _EVENT.size:off + _EVENT.size + length]
+                off += _EVENT.size + length
+                if mask & IN_Q_OVERFLOW:
+                    overflow = True
+                elif raw:
+                    names.append(raw.rstrip(b"\0").decode("utf-8",
+                                                          "replace"))
+            if overflow:
+                self._scan()
+            for name in names:
+                self._handle(name)
+
+    def _scan(self) -> None:
+        for name in sorted(os.listdir(self.path)):
+            self._handle(name)
+
+    def _handle(self, name: str) -> None:
+        if name.startswith(".") or name.endswith(RESULT) or "/" in name:
+            return
+        path = os.path.join(self.path, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise BadRequest(errno.EINVAL, "not a regular file")
+            if st.st_size > MAX_COMMAND:
+                raise BadRequest(errno.E2BIG, "over %d bytes" % MAX_COMMAND)
+            with open(path, "rb") as f:
+                text = f.read(MAX_COMMAND).decode("utf-8")
+            request = parse_command(text)
+        except FileNotFoundError:
+            return
+        except UnicodeDecodeError:
+            self._answer(name, errno.EINVAL, "not UTF-8 text", None)
+            return
+        except BadRequest as exc:
+            LOG.warning("IPC command %s refused: %s", name, exc)
+            self._answer(name, exc.code, str(exc), None)
+            return
+        self.control.submit(request, lambda code, msg, query: self._answer(
+            name, code, msg, query))
+
+    def _answer(self, name: str, code: int, message: str,
+                query: str | None) -> None:
+        if code:
+            text = "ERROR %d %s\n" % (-abs(code), message)
+        else:
+            text = "OK%s\n" % (" " + query if query else "")
+        result = os.path.join(self.path, name + RESULT)
+        tmp = os.path.join(self.path, ".%s.tmp" % name)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, result)
+            os.unlink(os.path.join(self.path, name))
+        except OSError as exc:
+            LOG.error("IPC command %s: cannot answer: %s", name, exc)

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What sysfs says about network devices: a netdev's PCI function and a
+VF's index under its PF.  Vendor-neutral (no ethtool output parsing)."""
+from __future__ import annotations
+
+import os
+import re
+
+from vio4wd_agent.conf.parsing import normalize_pci
+
+SYS = "/sys"
+_VIRTFN = re.compile(r"^virtfn(\d+)$")
+
+
+def netdev_pci(ifname: str, sys_root: str = SYS) -> str | None:
+    """PCI address of ``ifname``'s device, None if it is not a PCI function
+    (veth, tap, bridge...)."""
+    if "/" in ifname or ifname in (".", ".."):
+        return None
+    link = os.path.join(sys_root, "class", "net", ifname, "device")
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    return normalize_pci(os.path.basename(target))
+
+
+def netdev_exists(ifname: str, sys_root: str = SYS) -> bool:
+    return "/" not in ifname and os.path.exists(
+        os.path.join(sys_root, "class", "net", ifname))
+
+
+def vf_index(pci: str, sys_root: str = SYS) -> int | None:
+    """Index of VF ``pci`` under its PF (virtfnN), None if not a VF."""
+    physfn = os.path.join(sys_root, "bus", "pci", "devices", pci, "physfn")
+    try:
+        entries = os.listdir(physfn)
+    except OSError:
+        return None
+    for entry in entries:
+        m = _VIRTFN.match(entry)
+        if m is None:
+            continue
+        try:
+            target = os.path.basename(os.readlink(os.path.join(physfn,
+                                                               entry)))
+        except OSError:
+            continue
+        if normalize_pci(target) == pci:
+            return int(m.group(1))
+    return None
