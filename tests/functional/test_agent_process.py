@@ -18,56 +18,7 @@ import pytest
 from tests.functional import util
 from tests.functional.conftest import connected  # noqa: F401
 
-AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
-
-
-def private_config(tmp_path) -> str:
-    """What keeps a test agent off the host's own paths and ports."""
-    run = tmp_path / "zmq"
-    return textwrap.dedent("""\
-        [agent]
-        state_dir = %(state)s
-        [metrics]
-        port = 0
-        [control]
-        zmq_port_control_ep = ipc://%(run)s/port_control
-        zmq_stats_ep = ipc://%(run)s/stats
-        zmq_core_sched_ep = ipc://%(run)s/core_sched
-        zmq_config_ep = ipc://%(run)s/config
-        ipc_dir = %(ipc)s
-        """) % {"state": tmp_path / "state", "run": run,
-                "ipc": tmp_path / "ipc"}
-
-
-class AgentProcess:
-    def __init__(self, tmp_path, legacy: str, native: str = "") -> None:
-        self.legacy = tmp_path / "virtioforwarder"
-        self.legacy.write_text(textwrap.dedent(legacy))
-        self.native = tmp_path / "vio4wd.conf"
-        self.native.write_text(private_config(tmp_path) +
-                               textwrap.dedent(native))
-        self.log = tmp_path / "agent.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "AgentProcess":
-        self.proc = subprocess.Popen(
-            [AGENT, "--config-file", str(self.native), "--legacy-config",
-             str(self.legacy)], stdout=open(self.log, "w"),
-            stderr=subprocess.STDOUT)
-        return self
-
-    def run(self, timeout: float = 30) -> int:
-        self.start()
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+from tests.functional.agentproc import AGENT, AgentProcess  # noqa: F401
 
 
 @pytest.fixture
@@ -199,7 +150,7 @@ def test_bad_legacy_config(tmp_path, cpus, line, name, value):
 
 
 def test_bad_native_config(tmp_path, cpus):
-    agent = AgentProcess(tmp_path, "", native="""\
+    agent = AgentProcess(tmp_path, "# nothing here\n", native="""\
         [dataplane]
         worker_cpus = 1,x
         """)

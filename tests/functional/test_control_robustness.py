@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bad input on every ZeroMQ server: garbage, truncated and oversized
+messages, unknown enum values, missing required fields, and 1000 generated
+malformed requests.  Each is answered (or, when oversized, dropped by
+ZeroMQ), the agent stays up, and no relay is lost."""
+from __future__ import annotations
+
+import zmq
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import pytest
+
+from vio4wd_agent.control import client, protocol
+from tests.functional import util
+from tests.functional.agentproc import native_agent
+
+R = protocol.PortControlRequest
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, cpus, hugepage_dir):
+    a = native_agent(tmp_path_factory.mktemp("robust"), cpus, hugepage_dir,
+                     "[relay]\nstatic_vfs = net_null90=0\n"
+                     "[vhost]\ndynamic_sockets = true\n", "robust")
+    a.start().wait_ready()
+    yield a
+    a.stop()
+
+
+def send(agent, endpoint: str, data: bytes | list[bytes],
+         timeout: int = 5000) -> bytes | None:
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.RCVTIMEO, timeout)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(agent.ep(endpoint))
+    try:
+        if isinstance(data, list):
+            sock.send_multipart(data)
+        else:
+            sock.send(data)
+        return sock.recv()
+    except zmq.Again:
+        return None
+    finally:
+        sock.close()
+
+
+def relay_counters(agent):  # type: ignore[no-untyped-def]
+    answer = client.request(agent.ep("stats"), protocol.StatsRequest(),
+                            protocol.StatsResponse)
+    return {r.id: r.vf_to_vm.pkts_rx_from_vf for r in answer.relay}
+
+
+def assert_healthy(agent, before: dict[int, int]) -> None:
+    assert agent.proc.poll() is None, agent.output()
+    now = relay_counters(agent)
+    assert sorted(now) == sorted(before)
+    # the static relay keeps forwarding (net_null floods it)
+    util.wait_for(lambda: relay_counters(agent)[0] > now[0],
+                  what="relay 0 still forwarding")
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+VALID = R(op=R.ADD_SOCK, vhost_path="/tmp/fuzz.sock",
+          conditional=True).SerializeToString()
+
+CASES = [
+    ("garbage", "port_control", "garbagé".encode()),
+    ("empty", "port_control", b""),
+    ("truncated", "port_control", VALID[:-3]),
+    ("unknown op", "port_control", b"\x08\x09"),
+    ("negative op", "port_control", b"\x08" + varint(2**64 - 1)),
+    ("pci address missing fields", "port_control",
+     b"\x08\x00\x18\x01\x12\x02\x08\x00"),
+    ("wrong wire type", "port_control", b"\x0d\x00\x00\x00\x00"),
+    ("stats garbage", "stats", b"\xff\xff\xff\xff"),
+    ("stats unknown relay", "stats", b"\x0a\x01\x63"),
+    ("stats huge delay", "stats", b"\x18" + varint(10**9)),
+    ("core sched unknown op", "core_sched", b"\x08\x07"),
+    ("core sched missing cpus", "core_sched", b"\x08\x00\x12\x02\x08\x00"),
+    ("config garbage", "config", b"\x0a\xff"),
+]
+
+
+@pytest.mark.parametrize("what,endpoint,data", CASES,
+                         ids=[c[0] for c in CASES])
+def test_bad_message_answered(agent, what, endpoint, data):
+    before = relay_counters(agent)
+    reply = send(agent, endpoint, data)
+    assert reply is not None, what
+    kinds = {"port_control": protocol.PortControlResponse,
+             "stats": protocol.StatsResponse,
+             "core_sched": protocol.CoreSchedResponse,
+             "config": protocol.ConfigResponse}
+    answer = kinds[endpoint]()
+    answer.ParseFromString(reply)
+    if endpoint in ("port_control", "core_sched"):
+        assert answer.status == 0 and answer.error_code < 0  # ERROR
+        assert answer.error_code_source
+    elif endpoint == "stats":
+        assert answer.status != answer.OK and answer.error
+    else:
+        assert answer.status == answer.EBADR
+    assert_healthy(agent, before)
+
+
+def test_multipart_and_oversized(agent):
+    before = relay_counters(agent)
+    reply = send(agent, "port_control", [b"\x08\x00", b"\x08\x01"])
+    answer = protocol.PortControlResponse.FromString(reply)
+    assert answer.status == answer.ERROR and "one message part" in \
+        answer.error_code_source
+    # Over ZeroMQ's size limit: the connection is dropped, no answer.
+    assert send(agent, "port_control", b"\x00" * (200 * 1024),
+                timeout=1000) is None
+    assert_healthy(agent, before)
+
+
+ops = st.one_of(st.integers(0, 4), st.integers(5, 2**32 - 1))
+pci = st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+                st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+
+
+def encode(op: int, pcis: list, virtio_id: int | None, name: str | None,
+           mode: int | None, path: str | None, cond: bool | None) -> bytes:
+    out = b"\x08" + varint(op)
+    for p in pcis:
+        body = b"".join(bytes([(i + 1) << 3]) + varint(v)
+                        for i, v in enumerate(p))
+        out += b"\x12" + varint(len(body)) + body
+    if virtio_id is not None:
+        out += b"\x18" + varint(virtio_id)
+    if cond is not None:
+        out += b"\x20" + varint(int(cond))
+    if name is not None:
+        raw = name.encode("utf-8", "surrogatepass")
+        out += b"\x2a" + varint(len(raw)) + raw
+    if mode is not None:
+        out += b"\x30" + varint(mode)
+    if path is not None:
+        raw = path.encode("utf-8", "surrogatepass")
+        out += b"\x3a" + varint(len(raw)) + raw
+    return out
+
+
+structured = st.builds(
+    encode, ops, st.lists(pci, max_size=10),
+    st.none() | st.integers(0, 2**32 - 1),
+    st.none() | st.text(max_size=40), st.none() | st.integers(0, 2**32 - 1),
+    st.none() | st.text(max_size=120), st.none() | st.booleans())
+mutated = st.tuples(st.binary(min_size=1, max_size=60),
+                    st.integers(0, 60)).map(
+    lambda t: VALID[:t[1]] + t[0] + VALID[t[1]:])
+requests = st.one_of(st.binary(max_size=300), structured, mutated)
+
+
+@settings(max_examples=1000, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=requests)
+def test_generated_requests(agent, data):
+    reply = send(agent, "port_control", data)
+    assert reply is not None, data
+    answer = protocol.PortControlResponse.FromString(reply)
+    if answer.status == answer.ERROR:
+        assert answer.error_code < 0 and answer.error_code_source
+
+
+def test_still_healthy_after_fuzzing(agent):
+    before = relay_counters(agent)
+    assert 0 in before
+    assert_healthy(agent, before)
+    assert "Traceback" not in agent.output()

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CLIs and endpoints around a running agent: vio4wd-stats,
+vio4wd-core-pinner, vio4wd-monitor-load, Prometheus metrics, and port
+control by command files in an IPC directory."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from vio4wd_agent.cmd import stats as stats_cmd
+from vio4wd_agent.control import client, protocol
+from tests.functional import util
+from tests.functional.agentproc import native_agent
+from tests.functional.conftest import KERNEL_MAC, VM_MAC
+
+
+@pytest.fixture
+def agent(tmp_path, cpus, hugepage_dir, veth):
+    dpdk_if, kernel_if = veth()
+    a = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
+        [relay]
+        static_vfs = net_af_packet70,iface=%s=0
+        static_vfs = net_null71=1
+        """) % dpdk_if, "tools")
+    a.kernel_if = kernel_if
+    a.start().wait_ready()
+    yield a
+    a.stop()
+
+
+def stats(agent, delay: int = 0):  # type: ignore[no-untyped-def]
+    return client.request(agent.ep("stats"), protocol.StatsRequest(
+        delay=delay), protocol.StatsResponse, 2000 + delay)
+
+
+def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
+                                                    kernel_port):
+    vm = vm_factory(str(agent.socket_dir / "virtio-forwarder0.sock"))
+    util.wait_for(lambda: stats(agent).relay[0].active, what="connected")
+    vm.forward("rxonly")
+    kernel_port(agent.kernel_if).send_frames(VM_MAC, KERNEL_MAC, 300)
+    util.wait_for(lambda: vm.port_stats().rx_packets == 300, what="VM rx")
+
+    flat = agent.tool("vio4wd-stats", "--stats-ep", agent.ep("stats"),
+                      "--delay", "100", "--relay", "0")
+    assert flat.returncode == 0, flat.stderr
+    lines = flat.stdout.splitlines()
+    assert "relay_0.active=True" in lines
+    pattern = re.compile(r"^relay_0\.[a-z_]+(\.cpu_\d+)?\.?[a-z_]*=.+$")
+    assert all(pattern.match(line) for line in lines), lines
+    direct = client.request(agent.ep("stats"), protocol.StatsRequest(
+        relay=[0]), protocol.StatsResponse)
+    assert lines == list(stats_cmd.flat_lines(direct))
+    assert any(line.endswith(".pkts_rx_from_vf=300") for line in lines)
+
+    as_json = agent.tool("vio4wd-stats", "--stats-ep", agent.ep("stats"),
+                         "--format", "json", "--include-inactive")
+    data = json.loads(as_json.stdout)
+    assert {r["id"] for r in data["relay"]} == {0, 1}
+    table = agent.tool("vio4wd-stats", "--stats-ep", agent.ep("stats"),
+                       "--format", "table", "--include-inactive")
+    assert table.stdout.splitlines()[0].startswith("relay")
+
+    text = urllib.request.urlopen(agent.metrics_url(), timeout=5).read()
+    families = {f.name: f for f in
+                text_string_to_metric_families(text.decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+
+    def metric(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    r0 = client.request(agent.ep("stats"), protocol.StatsRequest(relay=[0]),
+                        protocol.StatsResponse).relay[0]
+    a = r0.vf_to_vm
+    assert metric("vio4wd_relay_packets_total", relay="0",
+                  direction="vf_to_vm", stage="rx") == a.pkts_rx_from_vf == 300
+    assert metric("vio4wd_relay_packets_total", relay="0",
+                  direction="vf_to_vm", stage="tx") == a.pkts_tx_to_vm
+    assert metric("vio4wd_relay_bytes_total", relay="0",
+                  direction="vf_to_vm", stage="tx") == a.bytes_tx_to_vm
+    assert metric("vio4wd_relay_dropped_packets_total", relay="0",
+                  direction="vf_to_vm", cause="queue_full") == \
+        a.pkts_dropped_vm_queue_full
+    assert metric("vio4wd_relay_queue_packets_total", relay="0",
+                  direction="vf_to_vm", queue="0") == 300
+    assert metric("vio4wd_relay_vm_connected", relay="0") == 1
+    assert metric("vio4wd_relay_vm_connected", relay="1") == 0
+    assert metric("vio4wd_relay_forwarding", relay="1") == 0
+    worker = str(r0.cpu.vf_to_vm)
+    assert metric("vio4wd_worker_busy_cycles_total", cpu=worker) > 0
+    assert metric("vio4wd_worker_directions", cpu=worker) == 4
+
+
+def test_concurrent_stats_clients_do_not_disturb_each_other(agent):
+    """Relay 1's VF floods with no VM: its rx rate is steady.  A client
+    measuring over 1 s while others ask over and over still gets that rate
+    (virtio-forwarder reset rates on every query)."""
+    results: dict[str, object] = {}
+
+    def slow() -> None:
+        results["slow"] = stats(agent, delay=1000)
+    thread = threading.Thread(target=slow)
+    thread.start()
+    quick = []
+    while thread.is_alive():
+        quick.append(stats(agent, delay=50))
+    thread.join()
+    slow_rate = results["slow"].relay[1].vf_to_vm.pkt_rate_rx_from_vf
+    rates = sorted(q.relay[1].vf_to_vm.pkt_rate_rx_from_vf for q in quick)
+    assert len(quick) >= 3
+    median = rates[len(rates) // 2]
+    assert slow_rate > 0 and 0.5 < slow_rate / median < 2.0, (slow_rate,
+                                                               rates)
+    counts = [q.relay[1].vf_to_vm.pkts_rx_from_vf for q in quick]
+    assert counts == sorted(counts)     # never reset
+
+
+def test_core_pinner_and_load_monitor(agent, cpus):
+    ep = ("--stats-ep", agent.ep("stats"), "--sched-ep",
+          agent.ep("core_sched"))
+    shown = agent.tool("vio4wd-core-pinner", "--print-core-map", *ep)
+    assert shown.returncode == 0, shown.stderr
+    assert "== %02d ==" % cpus["worker"] in shown.stdout
+    ok = agent.tool("vio4wd-core-pinner", "--virtio-cpu=1:%d,%d" % (
+        cpus["worker"], cpus["worker"]), *ep)
+    assert ok.returncode == 0 and "Setting relay 1" in ok.stdout
+    bad = agent.tool("vio4wd-core-pinner", "--virtio-cpu=1:%d" % cpus["main"],
+                     *ep)
+    assert bad.returncode == 1
+    assert "not one of the worker CPUs" in bad.stderr
+    junk = agent.tool("vio4wd-core-pinner", "--virtio-cpu=one:two", *ep)
+    assert junk.returncode == 1 and "is not N:C1[,C2]" in junk.stderr
+    config = client.request(agent.ep("config"), protocol.ConfigRequest(),
+                            protocol.ConfigResponse)
+    assert {c.relay_number for c in config.relay_cpu_map} == {0, 1}
+
+    load = agent.tool("vio4wd-monitor-load", "--stats-ep", agent.ep("stats"),
+                      "--count", "2", "--interval", "0.3")
+    assert load.returncode == 0, load.stderr
+    bars = [line for line in load.stdout.splitlines()
+            if line.startswith("CPU")]
+    assert len(bars) == 2 and "[#" in bars[-1]    # relay 1 keeps it busy
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable),
+                                        args[0]), *args[1:]],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_clis_say_what_is_wrong(tmp_path):
+    nobody = "ipc://%s/none" % tmp_path
+    for cmd in (("vio4wd-stats", "--stats-ep", nobody),
+                ("vio4wd-ctl", "add", "--virtio-id", "1", "--pci-addr",
+                 "01:00.0", "--zmq-ep", nobody, "--timeout", "300"),
+                ("vio4wd-monitor-load", "--stats-ep", nobody, "--count", "1"),
+                ("vio4wd-core-pinner", "--print-core-map", "--sched-ep",
+                 nobody)):
+        out = _cli(*cmd)
+        assert out.returncode == 1, (cmd, out.stderr)
+        assert "no answer from" in out.stderr, out.stderr
+    for args in (("add", "--virtio-id", "x"), ("frobnicate",),
+                 ("add", "--mode", "9"), ("add", "--pci-addr", "nope")):
+        out = _cli("vio4wd-ctl", *args, "--zmq-ep", nobody, "--timeout",
+                   "300")
+        assert out.returncode == 1 and ("error:" in out.stderr or
+                                        "not a PCI address" in out.stderr)
+
+
+def test_ipc_directory_port_control(tmp_path, cpus, hugepage_dir, veth):
+    ipc = tmp_path / "ipc" / "ipc"
+    a = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
+        [control]
+        port_control = ipc
+        ipc_dir = %s
+        [relay]
+        device_map = 0000:99:00.1=net_null72
+        """) % ipc, "ipc")
+    a.start().wait_ready()
+    try:
+        def command(name: str, text: str) -> str:
+            tmp = ipc / (".%s" % name)
+            tmp.write_text(text)
+            os.rename(tmp, ipc / name)
+            result = ipc / (name + ".result")
+            util.wait_for(result.exists, what="answer to %s" % name)
+            assert not (ipc / name).exists()
+            return result.read_text().strip()
+
+        assert command("add5", json.dumps({
+            "op": "add", "virtio_id": 5,
+            "pci_addrs": ["0000:99:00.1"]})) == "OK"
+        assert [r.id for r in stats(a).relay] == [5]
+        path = str(a.socket_dir / "virtio-forwarder5.sock")
+        assert command("q", json.dumps({"op": "query_pci",
+                                        "vhost_path": path})) == \
+            "OK 0000:99:00.1"
+        assert command("dup", json.dumps({
+            "op": "add", "virtio_id": 5, "pci_addrs": ["99:00.1"],
+            "conditional": False})).startswith("ERROR -17 ADD: relay 5")
+        assert command("junk", "{not json").startswith("ERROR -22")
+        assert command("badop", json.dumps({"op": "explode"})).startswith(
+            "ERROR -22 op must be one of")
+        dpdk_if, _ = veth()
+        assert "is not a PCI function" in command(
+            "legacy", "add_port %s\n" % dpdk_if)
+        assert command("rm", json.dumps({
+            "op": "remove", "virtio_id": 5,
+            "pci_addrs": ["0000:99:00.1"]})) == "OK"
+        assert stats(a).relay == []
+        assert a.proc.poll() is None
+    finally:
+        a.stop()
+
+    # A directory anyone may write to is refused, with a clear message.
+    os.chmod(ipc, 0o777)
+    a.start()
+    assert a.proc.wait(30) != 0
+    assert "anyone may write it" in a.output() and str(ipc) in a.output()
