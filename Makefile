@@ -32,6 +32,7 @@ bench: install
 	$(VENV)/bin/python bench/relay_throughput.py --peers testpmd,ovs --sizes 64,1518
 	$(VENV)/bin/python bench/idle_wakeup.py
 	$(VENV)/bin/python bench/memory_per_relay.py
+	$(VENV)/bin/python bench/control_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info vio4wd_agent/relay/_dpdk.*

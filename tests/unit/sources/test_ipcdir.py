@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: Apache-2.0
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import pytest
+
+from vio4wd_agent.control.port_control import BadRequest
+from vio4wd_agent.sources import ipcdir, sysfs
+
+
+def test_json_command():
+    req = ipcdir.parse_command(json.dumps({
+        "op": "add_sock", "vhost_path": "/run/x", "pci_addrs": "05:08.1",
+        "conditional": False}))
+    assert req.op == "ADD_SOCK" and req.pci_addrs == ("0000:05:08.1",)
+    assert req.conditional is False and req.vhost_path == "/run/x"
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("[1]", "must be an object"),
+    ('{"op": "add", "color": 1}', "unknown fields: color"),
+    ('{"op": "add", "virtio_id": "3"}', "virtio_id must be int"),
+    ('{"op": "add", "virtio_id": true}', "virtio_id must be int"),
+    ('{"op": "add", "pci_addrs": ["zz"]}', "not a PCI address"),
+    ('{"op": "add", "virtio_id": -1}', "out of range"),
+    ("add_port", "neither JSON"),
+])
+def test_bad_commands(text, msg):
+    with pytest.raises(BadRequest, match=msg):
+        ipcdir.parse_command(text)
+
+
+def _fake_sysfs(root):  # type: ignore[no-untyped-def]
+    pf = root / "bus/pci/devices/0000:05:00.0"
+    vf = root / "bus/pci/devices/0000:05:08.2"
+    pf.mkdir(parents=True)
+    vf.mkdir(parents=True)
+    os.symlink("../0000:05:08.1", pf / "virtfn0")
+    os.symlink("../0000:05:08.2", pf / "virtfn1")
+    os.symlink("../0000:05:00.0", vf / "physfn")
+    net = root / "class/net"
+    net.mkdir(parents=True)
+    (net / "ens1f0v1").mkdir()
+    os.symlink("../../../bus/pci/devices/0000:05:08.2",
+               net / "ens1f0v1" / "device")
+    (net / "veth0").mkdir()
+
+
+def test_sysfs_lookups(tmp_path):
+    _fake_sysfs(tmp_path)
+    assert sysfs.netdev_pci("ens1f0v1", str(tmp_path)) == "0000:05:08.2"
+    assert sysfs.netdev_pci("veth0", str(tmp_path)) is None
+    assert sysfs.netdev_pci("../etc", str(tmp_path)) is None
+    assert sysfs.vf_index("0000:05:08.2", str(tmp_path)) == 1
+    assert sysfs.vf_index("0000:05:00.0", str(tmp_path)) is None
+
+
+def test_add_port_of_a_vf(tmp_path, monkeypatch):
+    _fake_sysfs(tmp_path)
+    monkeypatch.setattr(sysfs, "SYS", str(tmp_path))
+    monkeypatch.setattr(sysfs.netdev_pci, "__defaults__", (str(tmp_path),))
+    monkeypatch.setattr(sysfs.vf_index, "__defaults__", (str(tmp_path),))
+    req = ipcdir.parse_command("add_port ens1f0v1\n")
+    assert (req.op, req.virtio_id, req.pci_addrs) == ("ADD", 1,
+                                                      ("0000:05:08.2",))
+    with pytest.raises(BadRequest) as info:
+        ipcdir.parse_command("del_port veth0")
+    assert info.value.code == errno.ENODEV
