@@ -68,6 +68,21 @@ def pci_string(addr: Any, index: int) -> str:
                                   addr.function)
 
 
+def _text(msg: Any, field: str) -> str | None:
+    """A string field, or None if unset.  proto2 does not check UTF-8 on
+    the wire; a field that is not valid UTF-8 is refused here."""
+    if not msg.HasField(field):
+        return None
+    value = getattr(msg, field)
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(errno.EINVAL, "%s is not valid UTF-8"
+                             % field) from None
+    return value
+
+
 def decode(data: bytes) -> PortRequest:
     msg = Req()
     try:
@@ -81,9 +96,9 @@ def decode(data: bytes) -> PortRequest:
         virtio_id=msg.virtio_id if msg.HasField("virtio_id") else None,
         pci_addrs=tuple(pci_string(a, i)
                         for i, a in enumerate(msg.pci_addrs)),
-        name=msg.name if msg.HasField("name") else None,
+        name=_text(msg, "name"),
         mode=msg.mode if msg.HasField("mode") else None,
-        vhost_path=msg.vhost_path if msg.HasField("vhost_path") else None,
+        vhost_path=_text(msg, "vhost_path"),
         conditional=msg.conditional)
 
 
@@ -199,11 +214,16 @@ class PortControl:
                          if req.virtio_id is not None else "") + \
             (" %s" % req.vhost_path if req.vhost_path else "")
         try:
-            future = self.manager.submit(self._request(req))
+            request = self._request(req)
         except BadRequest as exc:
-            LOG.warning("port control %s refused: %s", what, exc)
-            done(exc.code, "%s: %s" % (req.op, exc), None)
+            refused: BadRequest | None = exc
+        else:
+            refused = None
+        if refused is not None:
+            LOG.warning("port control %s refused: %s", what, refused)
+            done(refused.code, "%s: %s" % (req.op, refused), None)
             return
+        future = self.manager.submit(request)
 
         def finished(f: concurrent.futures.Future) -> None:
             exc = f.exception()
@@ -235,8 +255,12 @@ class PortControlHandler:
         try:
             req = decode(data)
         except BadRequest as exc:
-            LOG.warning("port control: %s", exc)
-            reply(response(exc.code, str(exc)))
+            bad: BadRequest | None = exc
+        else:
+            bad = None
+        if bad is not None:
+            LOG.warning("port control: %s", bad)
+            reply(response(bad.code, str(bad)))
             return
         self.control.submit(
             req, lambda code, msg, query: reply(response(code, msg, query)))

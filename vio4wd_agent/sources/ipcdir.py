@@ -208,6 +208,7 @@ class IpcDirectory:
         if name.startswith(".") or name.endswith(RESULT) or "/" in name:
             return
         path = os.path.join(self.path, name)
+        refused: BadRequest | None = None
         try:
             st = os.lstat(path)
             if not stat.S_ISREG(st.st_mode):
@@ -220,11 +221,12 @@ class IpcDirectory:
         except FileNotFoundError:
             return
         except UnicodeDecodeError:
-            self._answer(name, errno.EINVAL, "not UTF-8 text", None)
-            return
+            refused = BadRequest(errno.EINVAL, "not UTF-8 text")
         except BadRequest as exc:
-            LOG.warning("IPC command %s refused: %s", name, exc)
-            self._answer(name, exc.code, str(exc), None)
+            refused = exc
+        if refused is not None:
+            LOG.warning("IPC command %s refused: %s", name, refused)
+            self._answer(name, refused.code, str(refused), None)
             return
         self.control.submit(request, lambda code, msg, query: self._answer(
             name, code, msg, query))

@@ -147,3 +147,20 @@ def test_port_control_sources():
              "VIRTIOFWD_IPC_PORT_CONTROL=y\n")
     with pytest.raises(ConfigError, match="VIRTIOFWD_ZMQ_STATS_EP"):
         mode("VIRTIOFWD_ZMQ_STATS_EP=/var/run/stats\n")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(
+    st.text(max_size=60),
+    st.tuples(st.sampled_from(sorted(legacy._MAP) +
+                              list(legacy.NOT_YET_SUPPORTED) + ["X"]),
+              st.text(max_size=40)).map(lambda t: "%s=%s" % t)),
+    max_size=8).map("\n".join))
+def test_any_file_is_read_or_refused_by_name(text):
+    try:
+        legacy.interpret(legacy.parse_text(text, "f"), "f")
+    except ConfigError as exc:
+        assert str(exc)

@@ -69,3 +69,25 @@ def test_add_port_of_a_vf(tmp_path, monkeypatch):
     with pytest.raises(BadRequest) as info:
         ipcdir.parse_command("del_port veth0")
     assert info.value.code == errno.ENODEV
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=200),
+                 st.dictionaries(st.sampled_from(
+                     ["op", "virtio_id", "pci_addrs", "name", "mode",
+                      "vhost_path", "conditional", "x"]),
+                     st.one_of(st.none(), st.booleans(), st.integers(),
+                               st.text(max_size=20),
+                               st.lists(st.text(max_size=12), max_size=3)),
+                     max_size=6).map(json.dumps)))
+def test_any_text_is_a_request_or_a_clear_refusal(text):
+    try:
+        req = ipcdir.parse_command(text)
+    except BadRequest as exc:
+        assert exc.code and str(exc)
+    else:
+        assert req.op in ("ADD", "REMOVE", "ADD_SOCK", "REMOVE_SOCK",
+                          "QUERY_PCI")
