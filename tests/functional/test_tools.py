@@ -4,8 +4,10 @@ vio4wd-core-pinner, vio4wd-monitor-load, Prometheus metrics, and port
 control by command files in an IPC directory."""
 from __future__ import annotations
 
+import grp
 import json
 import os
+import stat
 import re
 import subprocess
 import sys
@@ -99,6 +101,21 @@ def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
     worker = str(r0.cpu.vf_to_vm)
     assert metric("vio4wd_worker_busy_cycles_total", cpu=worker) > 0
     assert metric("vio4wd_worker_directions", cpu=worker) == 4
+
+
+def test_endpoint_permissions(tmp_path, cpus, hugepage_dir):
+    a = native_agent(tmp_path, cpus, hugepage_dir,
+                     "[control]\nendpoint_group = nogroup\n", "perm")
+    a.start().wait_ready()
+    try:
+        for name in ("port_control", "stats", "core_sched", "config"):
+            st = os.stat(a.ep(name)[len("ipc://"):])
+            assert stat.S_ISSOCK(st.st_mode)
+            assert stat.S_IMODE(st.st_mode) == 0o660, name
+            assert st.st_gid == grp.getgrnam("nogroup").gr_gid, name
+    finally:
+        a.stop()
+    assert not os.path.exists(a.ep("stats")[len("ipc://"):])
 
 
 def test_concurrent_stats_clients_do_not_disturb_each_other(agent):
