@@ -149,29 +149,27 @@ def relay_state(st: RelayState, r: Rates) -> object:
     msg.vf_rx_missed = st.vf_rx_missed
     msg.vm_queues = st.vm_queues
     msg.vf_queues = st.vf_queues
-    a, b = st.vf_to_vm, st.vm_to_vf
-    v = msg.vf_to_vm
-    v.active = st.forwarding
-    v.internal_state = st.reason
-    v.pkts_rx_from_vf, v.bytes_rx_from_vf = a.rx_pkts, a.rx_bytes
-    v.pkts_tx_to_vm, v.bytes_tx_to_vm = a.tx_pkts, a.tx_bytes
-    v.pkts_dropped_vm_queue_full = a.drop_full_pkts
-    v.bytes_dropped_vm_queue_full = a.drop_full_bytes
-    v.pkts_dropped_vm_not_connected = a.drop_noconn_pkts
-    v.bytes_dropped_vm_not_connected = a.drop_noconn_bytes
-    (v.pkt_rate_rx_from_vf, v.byte_rate_rx_from_vf, v.pkt_rate_tx_to_vm,
-     v.byte_rate_tx_to_vm) = r[:4]
-    m = msg.vm_to_vf
-    m.active = st.forwarding
-    m.internal_state = st.reason
-    m.pkts_rx_from_vm, m.bytes_rx_from_vm = b.rx_pkts, b.rx_bytes
-    m.pkts_tx_to_vf, m.bytes_tx_to_vf = b.tx_pkts, b.tx_bytes
-    m.pkts_dropped_vf_queue_full = b.drop_full_pkts
-    m.bytes_dropped_vf_queue_full = b.drop_full_bytes
-    m.pkts_dropped_vf_not_connected = b.drop_noconn_pkts
-    m.bytes_dropped_vf_not_connected = b.drop_noconn_bytes
-    (m.pkt_rate_rx_from_vm, m.byte_rate_rx_from_vm, m.pkt_rate_tx_to_vf,
-     m.byte_rate_tx_to_vf) = r[4:]
+    for name, src, dst, rate in (("vf_to_vm", "vf", "vm", r[:4]),
+                                 ("vm_to_vf", "vm", "vf", r[4:])):
+        d, out = getattr(st, name), getattr(msg, name)
+        out.active = st.forwarding
+        out.internal_state = st.reason
+        values = {
+            "pkts_rx_from_" + src: d.rx_pkts,
+            "bytes_rx_from_" + src: d.rx_bytes,
+            "pkts_tx_to_" + dst: d.tx_pkts,
+            "bytes_tx_to_" + dst: d.tx_bytes,
+            "pkts_dropped_%s_queue_full" % dst: d.drop_full_pkts,
+            "bytes_dropped_%s_queue_full" % dst: d.drop_full_bytes,
+            "pkts_dropped_%s_not_connected" % dst: d.drop_noconn_pkts,
+            "bytes_dropped_%s_not_connected" % dst: d.drop_noconn_bytes,
+            "pkt_rate_rx_from_" + src: rate[0],
+            "byte_rate_rx_from_" + src: rate[1],
+            "pkt_rate_tx_to_" + dst: rate[2],
+            "byte_rate_tx_to_" + dst: rate[3],
+        }
+        for field, value in values.items():
+            setattr(out, field, value)
     return msg
 
 
