@@ -625,6 +625,7 @@ static void
 vf_detach(struct v4w_relay *r)
 {
 	__atomic_store_n(&r->vf_ready, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->vf_link, 0, __ATOMIC_RELEASE);
 	if (r->n_members > 0)
 		bond_release(r);
 	else if (r->has_port)
@@ -941,6 +942,100 @@ v4w_relay_add(const struct v4w_relay_conf *conf)
 		return v4w_fail(ENODEV, "the data plane is not running");
 	pthread_mutex_lock(&v4w_ctl_lock);
 	ret = relay_add_locked(conf);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+/* ---- VF attach / detach on a living relay -------------------------- */
+
+/*
+ * Give a relay that has no VF (a socket someone wants before anyone says
+ * which VF goes with it) its VF, without touching the vhost-user side: a
+ * connected VM stays connected.  The pool is re-made to hold the VF's rings.
+ */
+static int
+relay_set_vf_locked(const struct v4w_relay_conf *conf)
+{
+	struct v4w_relay *r = relay_by_id(conf->id);
+	struct rte_mempool *old, *mp;
+	int ret;
+
+	if (r == NULL)
+		return v4w_fail(ENOENT, "relay %u does not exist", conf->id);
+	if (r->has_port)
+		return v4w_fail(EBUSY, "relay %u already has VF '%s'", r->id,
+				r->vf_name);
+	if (memchr(conf->vf_devargs, 0, sizeof(conf->vf_devargs)) == NULL ||
+	    conf->vf_devargs[0] == 0)
+		return v4w_fail(EINVAL, "relay %u: no VF given", r->id);
+	snprintf(r->vf_devargs, sizeof(r->vf_devargs), "%s", conf->vf_devargs);
+	devargs_name(r->vf_devargs, r->vf_name, sizeof(r->vf_name));
+	ret = vf_probe(r, conf);
+	if (ret == 0)
+		ret = vf_inspect(r, conf->vf_queues);
+	if (ret < 0)
+		goto fail;
+	mp = pool_create(r, r->pool_node);
+	if (mp == NULL) {
+		ret = -rte_errno;
+		goto fail;
+	}
+	unplace(r);
+	old = r->pool;
+	r->pool = mp;
+	ret = vf_configure(r, r->pool_node);
+	pool_release(old);
+	if (place_dir(r, V4W_VF_TO_VM) < 0 || place_dir(r, V4W_VM_TO_VF) < 0)
+		V4W_LOG(ERR, "relay %u: cannot re-place on workers", r->id);
+	if (ret < 0)
+		goto fail;
+	V4W_LOG(INFO, "relay %u: VF '%s' attached", r->id, r->vf_name);
+	return 0;
+fail:
+	vf_detach(r);
+	r->vf_name[0] = 0;
+	r->vf_devargs[0] = 0;
+	r->vf_nq = 1;
+	return ret;
+}
+
+int
+v4w_relay_set_vf(const struct v4w_relay_conf *conf)
+{
+	int ret;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	ret = relay_set_vf_locked(conf);
+	pthread_mutex_unlock(&v4w_ctl_lock);
+	return ret;
+}
+
+int
+v4w_relay_clear_vf(uint32_t id)
+{
+	struct v4w_relay *r;
+	int ret = 0;
+
+	if (!v4w_running())
+		return v4w_fail(ENODEV, "the data plane is not running");
+	pthread_mutex_lock(&v4w_ctl_lock);
+	r = relay_by_id(id);
+	if (r == NULL) {
+		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
+	} else if (r->has_port) {
+		unplace(r);
+		vf_detach(r);
+		V4W_LOG(INFO, "relay %u: VF '%s' detached", r->id, r->vf_name);
+		r->vf_name[0] = 0;
+		r->vf_devargs[0] = 0;
+		r->vf_nq = 1;
+		if (place_dir(r, V4W_VF_TO_VM) < 0 ||
+		    place_dir(r, V4W_VM_TO_VF) < 0)
+			V4W_LOG(ERR, "relay %u: cannot re-place on workers",
+				r->id);
+	}
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;
 }

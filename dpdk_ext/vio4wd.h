@@ -158,6 +158,11 @@ void v4w_shutdown(void);
 
 int v4w_relay_add(const struct v4w_relay_conf *conf);
 int v4w_relay_remove(uint32_t id);
+/* Attach the VF described by conf (vf_devargs, members, bond_mode,
+ * vf_queues) to existing relay conf->id, which has none; the vhost-user
+ * side is not touched.  clear_vf detaches it again. */
+int v4w_relay_set_vf(const struct v4w_relay_conf *conf);
+int v4w_relay_clear_vf(uint32_t id);
 int v4w_relay_get(uint32_t id, struct v4w_relay_info *out);
 /* Per guest queue counters; returns how many entries are meaningful. */
 int v4w_relay_queue_stats(uint32_t id, int32_t dir,

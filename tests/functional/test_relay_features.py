@@ -113,3 +113,30 @@ def test_unpinned_directions_go_to_the_least_loaded_worker(
     finally:
         for relay_id in e.relay_ids():
             e.remove_relay(relay_id)
+
+
+def test_vf_attached_to_a_socket_only_relay_without_dropping_the_vm(
+        engine, sockdir, vm_factory):
+    spec = relay_spec(24, sockdir, "")
+    engine.add_relay(spec)
+    vm = vm_factory(spec.vhost_path)
+    util.wait_for(connected(engine, 24), what="VM connected")
+    vm.forward("rxonly")
+    st = engine.set_vf(RelaySpec(24, spec.vhost_path, vf="net_null24"))
+    assert st.vf_ready and st.vm_connected and st.vm_connects == 1
+    util.wait_for(lambda: vm.port_stats().rx_packets > 1000,
+                  what="traffic from the VF attached later")
+    with pytest.raises(exception.ResourceBusy, match="already has VF"):
+        engine.set_vf(RelaySpec(24, spec.vhost_path, vf="net_null25"))
+    st = engine.clear_vf(24)
+    assert st.vf_port is None and st.vm_connected and st.vm_connects == 1
+    assert st.reason == "no VF attached"
+    assert engine.resources().ports == 0
+    # and again, with a bond this time
+    st = engine.set_vf(RelaySpec(24, spec.vhost_path, vf="net_bonding24",
+                                 bond_members=("net_null26", "net_null27")))
+    assert st.bond_members == 2 and st.vm_connects == 1
+    with pytest.raises(exception.EngineError, match="net_bogus0"):
+        engine.clear_vf(24)
+        engine.set_vf(RelaySpec(24, spec.vhost_path, vf="net_bogus0"))
+    assert engine.relay(24).vf_port is None and engine.resources().ports == 0

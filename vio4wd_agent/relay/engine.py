@@ -119,6 +119,22 @@ class RelayEngine:
             lib.v4w_shutdown()
 
     def add_relay(self, spec: model.RelaySpec) -> model.RelayState:
+        _check(lib.v4w_relay_add(self._conf(spec)))
+        return self.relay(spec.relay_id)
+
+    def set_vf(self, spec: model.RelaySpec) -> model.RelayState:
+        """Attach spec's VF (or bond) to relay spec.relay_id, which has
+        none, without disturbing a connected VM."""
+        _check(lib.v4w_relay_set_vf(self._conf(spec)))
+        return self.relay(spec.relay_id)
+
+    def clear_vf(self, relay_id: int) -> model.RelayState:
+        """Detach the relay's VF; the socket and a connected VM stay."""
+        _check(lib.v4w_relay_clear_vf(relay_id))
+        return self.relay(relay_id)
+
+    @staticmethod
+    def _conf(spec: model.RelaySpec):  # type: ignore[no-untyped-def]
         conf = ffi.new("struct v4w_relay_conf *")
         conf.id = spec.relay_id
         conf.vf_devargs = _encode("VF devargs", spec.vf, DEVARGS_MAX,
@@ -148,8 +164,7 @@ class RelayEngine:
         conf.socket_uid = _cpu(spec.socket_uid)
         conf.socket_gid = _cpu(spec.socket_gid)
         conf.socket_mode = _cpu(spec.socket_mode)
-        _check(lib.v4w_relay_add(conf))
-        return self.relay(spec.relay_id)
+        return conf
 
     def remove_relay(self, relay_id: int) -> None:
         _check(lib.v4w_relay_remove(relay_id))
