@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """RelayManager: the single writer of the relay table.
 
-Sources (static config, port control over ZeroMQ or an IPC directory, and
-later the watchers) submit neutral requests; one thread applies them to the
-engine in order, so no two changes ever race and there is no lock order to
-get wrong.  It also keeps the journal: what port control added and the
-runtime pins, so that a restarted agent restores them.
+Sources (static config, port control over ZeroMQ or an IPC directory, the
+OVSDB and libvirt watchers) submit neutral requests; one thread applies
+them to the engine in order, so no two changes ever race and there is no
+lock order to get wrong.
+
+Each relay carries the claims of the sources that want it: a source may
+want just the socket (libvirt, which knows the VM but maybe not its VF) or
+the socket with a VF.  A VF claimed later is attached to the living relay;
+a relay lives while any source claims it, and loses its VF when the claim
+that brought it goes.  Two sources asking for different things of one
+relay is a conflict, refused with a log line that names both.
+
+The manager also keeps the journal: claims made at run time by port
+control, and runtime pins, so that a restarted agent restores them.
 """
 from __future__ import annotations
 
@@ -81,10 +90,22 @@ Request = AddRelay | RemoveRelay | MoveDirection | Query
 
 
 @dataclasses.dataclass
-class _Owned:
-    spec: RelaySpec
-    source: str
+class _Claim:
+    spec: RelaySpec            # what the source asked for
     persist: bool
+
+
+@dataclasses.dataclass
+class _Relay:
+    spec: RelaySpec            # what the data plane has
+    claims: dict[str, _Claim]  # by source
+
+    def vf_claim(self) -> str | None:
+        """The source whose claim brought the relay's VF."""
+        for source, claim in self.claims.items():
+            if claim.spec.vf:
+                return source
+        return None
 
 
 class RelayManager:
@@ -98,7 +119,7 @@ class RelayManager:
         self._runtime_pins: dict[int, tuple[int | None, int | None]] = {}
         self._queue: queue.Queue[
             tuple[Request, concurrent.futures.Future] | None] = queue.Queue()
-        self._relays: dict[int, _Owned] = {}
+        self._relays: dict[int, _Relay] = {}
         self._journal_relays: list[tuple[RelaySpec, str]] = []
         self._thread: threading.Thread | None = None
 
@@ -136,8 +157,13 @@ class RelayManager:
         return self._engine.relays()
 
     def specs(self) -> dict[int, RelaySpec]:
-        """What each relay was asked to be (a snapshot)."""
-        return {i: o.spec for i, o in list(self._relays.items())}
+        """What each relay is (a snapshot)."""
+        return {i: r.spec for i, r in list(self._relays.items())}
+
+    def claims(self, source: str) -> dict[int, RelaySpec]:
+        """The relays ``source`` claims, with what it asked for."""
+        return {i: r.claims[source].spec for i, r in
+                list(self._relays.items()) if source in r.claims}
 
     # ---- the writer thread ----------------------------------------------
     def _run(self) -> None:
@@ -157,15 +183,14 @@ class RelayManager:
                 future.set_exception(exc)
 
     def _by_path(self, path: str) -> int | None:
-        for relay_id, owned in self._relays.items():
-            if owned.spec.vhost_path == path:
+        for relay_id, relay in self._relays.items():
+            if relay.spec.vhost_path == path:
                 return relay_id
         return None
 
     @staticmethod
-    def _same_device(a: RelaySpec, b: RelaySpec) -> bool:
-        return (a.vf, tuple(a.bond_members), a.vhost_path) == (
-            b.vf, tuple(b.bond_members), b.vhost_path)
+    def _same_vf(a: RelaySpec, b: RelaySpec) -> bool:
+        return (a.vf, tuple(a.bond_members)) == (b.vf, tuple(b.bond_members))
 
     def _free_id(self) -> int:
         taken = set(self._relays) | set(self._engine.relay_ids())
@@ -174,31 +199,11 @@ class RelayManager:
             relay_id += 1
         return relay_id
 
-    def _add(self, req: AddRelay) -> RelayState:
-        spec = req.spec
-        existing = self._by_path(spec.vhost_path) if req.allocate_id \
-            else spec.relay_id if spec.relay_id in self._relays else None
-        if existing is None and not req.allocate_id:
-            clash = self._by_path(spec.vhost_path)
-            if clash is not None:
-                raise Conflict("socket %s already belongs to relay %d (%s)"
-                               % (spec.vhost_path, clash,
-                                  self._relays[clash].source))
-        if existing is not None:
-            owned = self._relays[existing]
-            probe = dataclasses.replace(spec, relay_id=existing)
-            if req.conditional and self._same_device(owned.spec, probe):
-                LOG.debug("relay %d already as asked (%s)", existing,
-                          req.source)
-                return self._engine.relay(existing)
-            raise Conflict("relay %d already exists (VF %s, socket %s, added "
-                           "by %s)" % (existing, owned.spec.vf or "none",
-                                       owned.spec.vhost_path, owned.source))
-        if req.allocate_id:
-            spec = dataclasses.replace(spec, relay_id=self._free_id())
-        pin = self._pins.get(spec.relay_id)
+    def _prepare(self, spec: RelaySpec) -> RelaySpec:
+        """Pins and socket ownership of a relay about to be made."""
         # Pins made at run time (core scheduler, core pinner) win over the
         # configured ones, as with virtio-forwarder.
+        pin = self._pins.get(spec.relay_id)
         runtime = self._runtime_pins.get(spec.relay_id)
         if runtime is not None and spec.cpus == (None, None):
             spec = dataclasses.replace(spec, cpus=runtime)
@@ -210,10 +215,32 @@ class RelayManager:
             spec = dataclasses.replace(
                 spec, socket_uid=self._policy.uid,
                 socket_gid=self._policy.gid, socket_mode=self._policy.mode)
-        if not spec.client:
-            sockets.clear_stale(spec.vhost_path)
-        state = self._engine.add_relay(spec)
-        self._relays[spec.relay_id] = _Owned(spec, req.source, req.persist)
+        return spec
+
+    def _add(self, req: AddRelay) -> RelayState:
+        spec = req.spec
+        if req.allocate_id:
+            relay_id = self._by_path(spec.vhost_path)
+            if relay_id is None:
+                relay_id = self._free_id()
+            spec = dataclasses.replace(spec, relay_id=relay_id)
+        relay = self._relays.get(spec.relay_id)
+        if relay is None:
+            clash = self._by_path(spec.vhost_path)
+            if clash is not None:
+                raise Conflict("socket %s already belongs to relay %d (%s)"
+                               % (spec.vhost_path, clash, ", ".join(
+                                   self._relays[clash].claims)))
+            return self._create(spec, req)
+        return self._join(relay, spec, req)
+
+    def _create(self, spec: RelaySpec, req: AddRelay) -> RelayState:
+        full = self._prepare(spec)
+        if not full.client:
+            sockets.clear_stale(full.vhost_path)
+        state = self._engine.add_relay(full)
+        self._relays[spec.relay_id] = _Relay(
+            full, {req.source: _Claim(spec, req.persist)})
         if req.persist:
             self._save()
         LOG.info("relay %d up (%s): VF %s <-> %s (%s), CPUs %s/%s",
@@ -222,31 +249,88 @@ class RelayManager:
                  state.vf_to_vm.cpu, state.vm_to_vf.cpu)
         return state
 
+    def _join(self, relay: _Relay, spec: RelaySpec,
+              req: AddRelay) -> RelayState:
+        """Another claim on an existing relay: the same thing, a VF for a
+        relay that had none, or a conflict."""
+        have = relay.spec
+        owners = ", ".join(sorted(relay.claims))
+        mine = relay.claims.get(req.source)
+        if mine is not None:
+            if self._same_vf(mine.spec, spec) and \
+                    mine.spec.vhost_path == spec.vhost_path:
+                if req.conditional:
+                    return self._engine.relay(have.relay_id)
+            raise Conflict("relay %d already exists (VF %s, socket %s, "
+                           "claimed by %s)" % (have.relay_id,
+                                               have.vf or "none",
+                                               have.vhost_path, owners))
+        if spec.vhost_path != have.vhost_path or spec.client != have.client:
+            raise Conflict("relay %d is %s's, on socket %s (%s); %s asked "
+                           "for socket %s (%s)" % (
+                               have.relay_id, owners, have.vhost_path,
+                               "client" if have.client else "server",
+                               req.source, spec.vhost_path,
+                               "client" if spec.client else "server"))
+        if spec.vf and have.vf and not self._same_vf(spec, have):
+            raise Conflict("relay %d has VF %s from %s; %s asked for VF %s"
+                           % (have.relay_id, have.vf, relay.vf_claim(),
+                              req.source, spec.vf))
+        if spec.vf and not have.vf:
+            self._engine.set_vf(spec)
+            relay.spec = dataclasses.replace(
+                have, vf=spec.vf, vf_label=spec.vf_label,
+                bond_members=spec.bond_members, bond_mode=spec.bond_mode,
+                vf_queues=spec.vf_queues)
+            LOG.info("relay %d: VF %s attached (%s; socket from %s)",
+                     have.relay_id, spec.vf, req.source, owners)
+        relay.claims[req.source] = _Claim(spec, req.persist)
+        if spec.numa_hint is not None and spec.numa_hint != have.numa_hint:
+            state = self._engine.relay(have.relay_id)
+            if not state.vm_connected and state.numa_node != spec.numa_hint:
+                self._engine.set_numa_node(have.relay_id, spec.numa_hint)
+        if req.persist:
+            self._save()
+        return self._engine.relay(have.relay_id)
+
     def _remove(self, req: RemoveRelay) -> int | None:
         relay_id = req.relay_id if req.vhost_path is None \
             else self._by_path(req.vhost_path)
         what = "socket %s" % req.vhost_path if req.vhost_path is not None \
             else "relay %s" % req.relay_id
-        if relay_id is None or relay_id not in self._relays:
+        relay = self._relays.get(relay_id) if relay_id is not None else None
+        if relay is None or relay_id is None:
             if req.conditional:
                 return None
             raise Missing("%s does not exist" % what)
-        owned = self._relays[relay_id]
         if req.vhost_path is not None and req.relay_id is not None and \
                 req.relay_id != relay_id:
             raise Missing("socket %s belongs to relay %d, not %d"
                           % (req.vhost_path, relay_id, req.relay_id))
-        if req.vf is not None and req.vf not in (owned.spec.vf,
-                                                 owned.spec.vf_label):
+        if req.vf is not None and req.vf not in (relay.spec.vf,
+                                                 relay.spec.vf_label):
             raise Missing("relay %d carries VF %s, not %s"
-                          % (relay_id, owned.spec.vf or "none", req.vf))
-        self._engine.remove_relay(relay_id)
-        del self._relays[relay_id]
-        self._runtime_pins.pop(relay_id, None)
-        if owned.persist:
+                          % (relay_id, relay.spec.vf or "none", req.vf))
+        # A source withdraws its own claim; port control removing a VF it
+        # did not add (virtio-forwarder allowed that) takes the VF's claim.
+        source = req.source if req.source in relay.claims \
+            else relay.vf_claim() or next(iter(relay.claims))
+        claim = relay.claims.pop(source)
+        if not relay.claims:
+            self._engine.remove_relay(relay_id)
+            del self._relays[relay_id]
+            self._runtime_pins.pop(relay_id, None)
+            LOG.info("relay %d removed (%s)", relay_id, req.source)
+        elif claim.spec.vf and not any(c.spec.vf for c in
+                                       relay.claims.values()):
+            self._engine.clear_vf(relay_id)
+            relay.spec = dataclasses.replace(
+                relay.spec, vf="", vf_label="", bond_members=(),
+                bond_mode=None)
+            LOG.info("relay %d: VF detached (%s); the socket stays for %s",
+                     relay_id, req.source, ", ".join(relay.claims))
+        if claim.persist:
             self._save()
-        LOG.info("relay %d removed (%s, added by %s)", relay_id, req.source,
-                 owned.source)
         return relay_id
 
     def _move(self, req: MoveDirection) -> RelayState:
@@ -275,8 +359,8 @@ class RelayManager:
             return
         try:
             self._journal.save(
-                [(o.spec, o.source) for o in self._relays.values()
-                 if o.persist],
+                [(claim.spec, source) for relay in self._relays.values()
+                 for source, claim in relay.claims.items() if claim.persist],
                 {i: p for i, p in self._runtime_pins.items()
                  if i in self._relays})
         except OSError as exc:

@@ -10,7 +10,7 @@ import pytest
 
 from vio4wd_agent import exception
 from vio4wd_agent.conf.parsing import CpuPin
-from vio4wd_agent.manager import RelayManager
+from vio4wd_agent.manager import AddRelay, RelayManager, RemoveRelay
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
@@ -22,6 +22,7 @@ class FakeEngine:
     def __init__(self) -> None:
         self.specs: dict[int, RelaySpec] = {}
         self.listeners: dict[int, socket.socket] = {}
+        self.calls: list[tuple] = []
 
     def add_relay(self, spec):
         if spec.relay_id in self.specs:
@@ -48,6 +49,29 @@ class FakeEngine:
 
     def relays(self):
         return [_state(s) for s in self.specs.values()]
+
+    def relay_ids(self):
+        return sorted(self.specs)
+
+    def relay(self, relay_id):
+        return _state(self.specs[relay_id])
+
+    def set_vf(self, spec):
+        import dataclasses
+        self.calls.append(("set_vf", spec.relay_id, spec.vf))
+        self.specs[spec.relay_id] = dataclasses.replace(
+            self.specs[spec.relay_id], vf=spec.vf)
+        return _state(self.specs[spec.relay_id])
+
+    def clear_vf(self, relay_id):
+        import dataclasses
+        self.calls.append(("clear_vf", relay_id))
+        self.specs[relay_id] = dataclasses.replace(self.specs[relay_id],
+                                                   vf="")
+        return _state(self.specs[relay_id])
+
+    def set_numa_node(self, relay_id, node):
+        self.calls.append(("numa", relay_id, node))
 
 
 def _state(spec):
@@ -117,3 +141,47 @@ def test_requests_are_applied_in_order(manager):
     for f in futures:
         f.result(5)
     assert sorted(engine.specs) == list(range(20))
+
+
+def test_socket_claim_then_vf_claim(manager):
+    m, engine, policy = manager
+    path = policy.path_for(8)
+    m.submit(AddRelay(RelaySpec(8, path, numa_hint=0), "libvirt")).result(5)
+    m.submit(AddRelay(RelaySpec(8, path, vf="net_null8"), "ovsdb")).result(5)
+    assert ("set_vf", 8, "net_null8") in engine.calls
+    # the same VF from a third source is consistent; another VF is not
+    m.submit(AddRelay(RelaySpec(8, path, vf="net_null8"), "zmq")).result(5)
+    with pytest.raises(exception.RelayExists) as info:
+        m.submit(AddRelay(RelaySpec(8, path, vf="net_null9"),
+                          "ipc")).result(5)
+    assert "VF net_null8 from" in str(info.value) and "ipc asked" in str(
+        info.value)
+    with pytest.raises(exception.RelayExists, match="on socket"):
+        m.submit(AddRelay(RelaySpec(8, "/elsewhere.sock"), "other")).result(5)
+    # the VF goes when the last claim that wanted one goes
+    m.submit(RemoveRelay(8, source="ovsdb")).result(5)
+    assert ("clear_vf", 8) not in engine.calls
+    m.submit(RemoveRelay(8, source="zmq")).result(5)
+    assert ("clear_vf", 8) in engine.calls and 8 in engine.specs
+    m.submit(RemoveRelay(8, source="libvirt")).result(5)
+    assert 8 not in engine.specs
+
+
+def test_port_control_removes_a_static_relay(manager):
+    m, engine, policy = manager
+    m.add(RelaySpec(9, policy.path_for(9), vf="net_null9"), "static")
+    m.submit(RemoveRelay(9, vf="net_null9", source="zmq")).result(5)
+    assert 9 not in engine.specs
+
+
+def test_allocated_ids_follow_the_socket(manager):
+    m, engine, policy = manager
+    a = m.submit(AddRelay(RelaySpec(0, "/tmp/x-a.sock", client=True),
+                          "libvirt", allocate_id=True)).result(5)
+    b = m.submit(AddRelay(RelaySpec(0, "/tmp/x-b.sock", client=True),
+                          "libvirt", allocate_id=True)).result(5)
+    assert (a.relay_id, b.relay_id) == (0, 1)
+    c = m.submit(AddRelay(RelaySpec(0, "/tmp/x-b.sock", vf="net_null1",
+                                    client=True), "zmq",
+                          allocate_id=True)).result(5)
+    assert c.relay_id == 1 and ("set_vf", 1, "net_null1") in engine.calls
