@@ -82,8 +82,11 @@ class Agent:
             ipc.start()
             self._services.append(ipc)
         elif c.port_control == "ovsdb":
-            LOG.error("port control by OVSDB is not supported by this "
-                      "version yet; only static VFs are relayed")
+            from vio4wd_agent.sources.ovsdb import OvsdbWatcher
+            watcher = OvsdbWatcher(c.ovsdb, self.manager, s.flags,
+                                   s.sockets, s.device_map)
+            watcher.start()
+            self._services.append(watcher)
         if c.metrics is not None:
             self.metrics = MetricsServer(self.engine, *c.metrics)
             try:

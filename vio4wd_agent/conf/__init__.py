@@ -6,13 +6,16 @@ from typing import Sequence
 
 from oslo_config import cfg
 
-from vio4wd_agent.conf import agent, control, dataplane, relay, vhost
+from vio4wd_agent.conf import (agent, control, dataplane, relay, vhost,
+                               watchers)
 
 _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
     (agent.GROUP, agent.OPTS), (dataplane.GROUP, dataplane.OPTS),
     (vhost.GROUP, vhost.OPTS), (relay.GROUP, relay.OPTS),
     (control.GROUP, control.OPTS),
-    (control.METRICS_GROUP, control.METRICS_OPTS)]
+    (control.METRICS_GROUP, control.METRICS_OPTS),
+    (watchers.OVSDB_GROUP, watchers.OVSDB_OPTS),
+    (watchers.LIBVIRT_GROUP, watchers.LIBVIRT_OPTS)]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

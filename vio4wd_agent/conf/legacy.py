@@ -221,6 +221,8 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
     "VIRTIOFWD_ZMQ_CONFIG_EP": ("control", "zmq_config_ep",
                                 lambda n, v: _endpoint(n, v)),
     "VIRTIOFWD_DYNAMIC_SOCKETS": ("vhost", "dynamic_sockets", _flag),
+    "VIRTIOFWD_OVSDB_SOCK_PATH": ("ovsdb", "connection",
+                                  lambda n, v: "unix:" + _scalar(n, v)),
 }
 
 # Flags virtio-forwarder treats as off when the variable is absent.
@@ -230,7 +232,7 @@ _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
 
 # Known variables of features this version does not implement yet.
 NOT_YET_SUPPORTED = (
-    "VIRTIOFWD_OVSDB_SOCK_PATH", "VIRTIOFWD_BIND_VFIO_PCI",
+    "VIRTIOFWD_BIND_VFIO_PCI",
     "VIRTIOFWD_CPU_NIC_SAME_NUMA", "VIRTIOFWD_VFIO_VF_TOKEN",
     "VIRTIOFWD_ZERO_COPY", "VIO4WD_CORE_SCHED_ENABLE",
     "VIO4WD_CORE_SCHED_SENSITIVITY", "VIO4WD_CORE_SCHED_POLL_INTERVAL",

@@ -65,6 +65,9 @@ class ControlSettings:
     ipc_dir: str
     dynamic_sockets: bool
     metrics: tuple[str, int] | None   # (host, port), None when off
+    ovsdb: str                        # OVSDB remote (port_control = ovsdb)
+    libvirt_uri: str | None           # None: no libvirt watcher
+    stopped_grace: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,4 +238,7 @@ def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:
         port_control=c.port_control, port_control_ep=c.zmq_port_control_ep,
         stats_ep=c.zmq_stats_ep or "", core_sched_ep=c.zmq_core_sched_ep or "",
         config_ep=c.zmq_config_ep or "", endpoint_gid=gid, ipc_dir=c.ipc_dir,
-        dynamic_sockets=conf.vhost.dynamic_sockets, metrics=metrics)
+        dynamic_sockets=conf.vhost.dynamic_sockets, metrics=metrics,
+        ovsdb=conf.ovsdb.connection,
+        libvirt_uri=conf.libvirt.uri if conf.libvirt.enabled else None,
+        stopped_grace=conf.libvirt.stopped_grace)

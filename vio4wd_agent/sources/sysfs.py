@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 from vio4wd_agent.conf.parsing import normalize_pci
 
@@ -25,9 +26,14 @@ def netdev_pci(ifname: str, sys_root: str = SYS) -> str | None:
     return normalize_pci(os.path.basename(target))
 
 
-def netdev_exists(ifname: str, sys_root: str = SYS) -> bool:
-    return "/" not in ifname and os.path.exists(
-        os.path.join(sys_root, "class", "net", ifname))
+def netdev_exists(ifname: str) -> bool:
+    """Whether ``ifname`` exists in this thread's network namespace (sysfs
+    shows the namespace it was mounted in, which may be another)."""
+    try:
+        socket.if_nametoindex(ifname)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def vf_index(pci: str, sys_root: str = SYS) -> int | None:

@@ -113,11 +113,11 @@ def test_errors_name_the_variable(text, name):
 
 def test_unknown_and_unsupported_are_reported(caplog):
     old = legacy.interpret(legacy.parse_text(
-        "FOO=1\nVIRTIOFWD_OVSDB_SOCK_PATH=/x\n"), "f")
+        "FOO=1\nVIRTIOFWD_BIND_VFIO_PCI=01:02.3\n"), "f")
     with caplog.at_level(logging.WARNING):
         legacy.report(old)
     assert "unknown variable FOO" in caplog.text
-    assert "VIRTIOFWD_OVSDB_SOCK_PATH is set but not supported" in caplog.text
+    assert "VIRTIOFWD_BIND_VFIO_PCI is set but not supported" in caplog.text
 
 
 def test_apply_overrides_oslo_options():

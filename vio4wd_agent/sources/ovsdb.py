@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OVSDB watcher: Interface rows with ``external_ids:virtio_forwarder=<id>``
+(or ``virtio_relay``) relay that interface's VF as relay ``<id>``.
+
+One thread owns the IDL, which monitors only Interface's ``name`` and
+``external_ids``.  Whenever the IDL's view is complete (after the initial
+dump, after each change, and after a reconnect to a restarted
+ovsdb-server) the wanted relays are recomputed from all rows and compared
+with what this watcher asked for before: relays that appeared, changed or
+went are added or removed, and nothing else is touched, so a resync never
+duplicates or drops a relay.
+
+An interface's VF is found through sysfs (/sys/class/net/<name>/device).
+A netdev that is not a PCI function (veth, tap) is relayed through DPDK's
+af_packet driver, with a warning: that is a slow path.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from typing import Any, Callable
+
+import ovs.db.idl
+import ovs.jsonrpc
+import ovs.poller
+import ovs.stream
+
+from vio4wd_agent import manager
+from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
+from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.sources import sysfs
+from vio4wd_agent.vhostuser.sockets import SocketPolicy
+
+LOG = logging.getLogger(__name__)
+
+SOURCE = "ovsdb"
+KEYS = ("virtio_forwarder", "virtio_relay")
+MAX_ID = 2**32 - 1
+
+
+def wanted(rows: list[tuple[str, dict[str, str]]],
+           complaints: set[tuple[str, str]]) -> dict[int, str]:
+    """relay id -> interface name, from (name, external_ids) rows.
+
+    Malformed ids and ids claimed by two interfaces are logged (once per
+    row and value) and skipped.
+    """
+    out: dict[int, str] = {}
+    for name, ext in sorted(rows):
+        key = next((k for k in KEYS if k in ext), None)
+        if key is None:
+            continue
+        value = ext[key]
+        try:
+            relay_id = int(value.strip(), 10)
+            if not 0 <= relay_id <= MAX_ID:
+                raise ValueError
+        except ValueError:
+            if (name, value) not in complaints:
+                complaints.add((name, value))
+                LOG.warning("OVSDB: Interface %s has external_ids:%s=%r, "
+                            "not a relay id (0-%d); skipped", name, key,
+                            value, MAX_ID)
+            continue
+        if relay_id in out:
+            if (name, value) not in complaints:
+                complaints.add((name, value))
+                LOG.warning("OVSDB: Interface %s and %s both ask for relay "
+                            "%d; %s is skipped", out[relay_id], name,
+                            relay_id, name)
+            continue
+        out[relay_id] = name
+    return out
+
+
+class OvsdbWatcher:
+    name = "ovsdb"
+
+    def __init__(self, remote: str, mgr: manager.RelayManager,
+                 flags: VhostFlags, policy: SocketPolicy,
+                 device_map: dict[str, str],
+                 vf_of: Callable[[str], str | None] = sysfs.netdev_pci
+                 ) -> None:
+        self.remote = remote
+        self.manager = mgr
+        self.flags = flags
+        self.policy = policy
+        self.device_map = device_map
+        self.vf_of = vf_of
+        self.applied: dict[int, str] = {}       # relay id -> interface
+        self._complaints: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.synced = threading.Event()         # tests wait on it
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="ovsdb-watcher")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    # ---- IDL ----------------------------------------------------------------
+    def _schema(self) -> Any:
+        """The Open_vSwitch schema, from the server itself."""
+        err, stream = ovs.stream.Stream.open_block(
+            ovs.stream.Stream.open(self.remote))
+        if err:
+            raise OSError(err, "cannot connect to %s" % self.remote)
+        rpc = ovs.jsonrpc.Connection(stream)
+        try:
+            err, reply = rpc.transact_block(ovs.jsonrpc.Message.create_request(
+                "get_schema", ["Open_vSwitch"]))
+            if err or reply.error:
+                raise OSError(err or 0, "get_schema: %s" % (
+                    reply.error if reply else err))
+            return reply.result
+        finally:
+            rpc.close()
+
+    def _run(self) -> None:
+        helper = None
+        waited = False
+        while helper is None and not self._stop.is_set():
+            try:
+                schema = self._schema()
+                helper = ovs.db.idl.SchemaHelper(schema_json=schema)
+                helper.register_columns("Interface",
+                                        ["name", "external_ids"])
+            except (OSError, ValueError, KeyError) as exc:
+                if not waited:
+                    LOG.warning("OVSDB %s not reachable yet (%s); retrying",
+                                self.remote, exc)
+                    waited = True
+                self._stop.wait(1.0)
+        if helper is None:
+            return
+        idl = ovs.db.idl.Idl(self.remote, helper)
+        seen = -1
+        try:
+            while not self._stop.is_set():
+                idl.run()
+                if idl.state == idl.IDL_S_MONITORING and \
+                        idl.change_seqno != seen:
+                    seen = idl.change_seqno
+                    self.reconcile(self._rows(idl))
+                    self.synced.set()
+                poller = ovs.poller.Poller()
+                idl.wait(poller)
+                poller.timer_wait(500)
+                poller.block()
+        finally:
+            idl.close()
+
+    @staticmethod
+    def _rows(idl: Any) -> list[tuple[str, dict[str, str]]]:
+        return [(row.name, dict(row.external_ids))
+                for row in idl.tables["Interface"].rows.values()]
+
+    # ---- wanted state -> manager ---------------------------------------------
+    def spec(self, relay_id: int, ifname: str) -> RelaySpec:
+        pci = self.vf_of(ifname)
+        if pci is not None:
+            vf, label = resolve_vf(pci, self.device_map), pci
+        else:
+            LOG.warning("OVSDB: Interface %s is not a PCI function; relaying "
+                        "it through DPDK af_packet (a slow path, for tests "
+                        "and demos)", ifname)
+            vf, label = "net_af_packet_ovs%d,iface=%s" % (relay_id,
+                                                         ifname), ifname
+        return self.flags.spec(relay_id, self.policy.path_for(relay_id), vf,
+                               vf_label=label)
+
+    def reconcile(self, rows: list[tuple[str, dict[str, str]]]) -> None:
+        want = wanted(rows, self._complaints)
+        gone = [i for i, name in self.applied.items() if want.get(i) != name]
+        new = [(i, name) for i, name in sorted(want.items())
+               if self.applied.get(i) != name]
+        for relay_id in gone:
+            LOG.info("OVSDB: relay %d (Interface %s) no longer wanted",
+                     relay_id, self.applied[relay_id])
+            self._wait(self.manager.submit(manager.RemoveRelay(
+                relay_id, source=SOURCE, conditional=True)), relay_id)
+            del self.applied[relay_id]
+        for relay_id, ifname in new:
+            if not sysfs.netdev_exists(ifname) and self.vf_of(ifname) is None:
+                LOG.warning("OVSDB: Interface %s (relay %d) has no netdev "
+                            "here; skipped", ifname, relay_id)
+                continue
+            spec = self.spec(relay_id, ifname)
+            if self._wait(self.manager.submit(manager.AddRelay(
+                    spec, SOURCE, conditional=True)), relay_id):
+                self.applied[relay_id] = ifname
+
+    @staticmethod
+    def _wait(future: concurrent.futures.Future, relay_id: int) -> bool:
+        try:
+            future.result()
+            return True
+        except Exception as exc:
+            LOG.error("OVSDB: relay %d: %s", relay_id, exc)
+            return False
