@@ -68,6 +68,7 @@ def main() -> int:
                 "[vhost]\nsocket_dir = %s\ndynamic_sockets = true\n"
                 "[relay]\ndevice_map = 0000:99:00.1=net_null0\n%s"
                 "[agent]\npid_file =\nstate_dir = %s\n[metrics]\nport = 0\n"
+                "[libvirt]\nenabled = false\n"
                 "[control]\nzmq_port_control_ep = ipc://%s/pc\n"
                 "zmq_stats_ep = ipc://%s/stats\nzmq_core_sched_ep =\n"
                 "zmq_config_ep =\n" % (cpus[-1], cpus[0], huge_dir or "",

@@ -140,7 +140,7 @@ class Relay:
                     "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
                     "[relay]\nstatic_vfs = %s=0\n"
                     "[agent]\npid_file =\nstate_dir =\n"
-                    "[metrics]\nenabled = false\n"
+                    "[metrics]\nenabled = false\n[libvirt]\nenabled = false\n"
                     "[control]\nport_control = none\nzmq_stats_ep =\n"
                     "zmq_core_sched_ep =\nzmq_config_ep =\n"
                     % (h.worker, h.main, h.huge_dir or "", h.seq, d,

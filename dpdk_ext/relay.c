@@ -1178,8 +1178,10 @@ v4w_relay_set_numa(uint32_t id, int32_t node)
 		ret = v4w_fail(ENOENT, "relay %u does not exist", id);
 	else if (node < 0 || node >= RTE_MAX_NUMA_NODES)
 		ret = v4w_fail(EINVAL, "relay %u: bad NUMA node %d", id, node);
-	else
+	else {
+		r->numa_hint = node;
 		ret = relay_move_pool(r, node);
+	}
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;
 }
@@ -1348,6 +1350,7 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->vm_connected = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) >= 0;
 	out->numa_node = r->pool_node;
 	out->vm_numa_node = r->vm_node;
+	out->numa_hint = r->numa_hint;
 	out->mtu = r->mtu;
 	out->pool_moves = r->pool_moves;
 	out->vm_connects = r->vm_connects;

@@ -107,6 +107,7 @@ struct v4w_relay_info {
 	int32_t reason;         /* V4W_REASON_* */
 	int32_t numa_node;      /* node of the relay's mempool */
 	int32_t vm_numa_node;   /* node the VM's memory is on, or V4W_NONE */
+	int32_t numa_hint;      /* node named before the VM came, or V4W_NONE */
 	uint32_t mtu;
 	uint32_t pool_moves;    /* times the mempool followed the VM */
 	uint32_t vm_connects;   /* times a VM came up on the socket */

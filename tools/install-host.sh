@@ -12,6 +12,14 @@ PACKAGES=(
   python3 python3-venv python3-dev libffi-dev
   # namespaces, veths, stdbuf
   iproute2 coreutils procps
+  # the OVSDB watcher: ovsdb-server, ovsdb-tool, ovs-vsctl (no vswitchd
+  # needed; the tests run ovsdb-server on a private db)
+  openvswitch-switch openvswitch-common
+  # the libvirt watcher (libvirt-python builds against libvirt-dev) and
+  # the end-to-end guest: QEMU under libvirtd, a Debian kernel and a
+  # busybox initramfs built by tools/build-guest.sh
+  libvirt-daemon-system libvirt-dev qemu-system-x86
+  busybox-static cpio gzip xz-utils zstd
 )
 if [[ "${1:-}" == "--bench" ]]; then
   # OVS-DPDK as a peer to compare with

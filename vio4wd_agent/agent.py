@@ -87,6 +87,8 @@ class Agent:
                                    s.sockets, s.device_map)
             watcher.start()
             self._services.append(watcher)
+        if c.libvirt_uri is not None:
+            self._start_libvirt()
         if c.metrics is not None:
             self.metrics = MetricsServer(self.engine, *c.metrics)
             try:
@@ -95,6 +97,22 @@ class Agent:
                 LOG.error("metrics endpoint %s:%d not started: %s",
                           c.metrics[0], c.metrics[1], exc)
                 self.metrics = None
+
+    def _start_libvirt(self) -> None:
+        s, c = self.settings, self.settings.control
+        assert c.libvirt_uri is not None
+        try:
+            from vio4wd_agent.virt.host import LibvirtWatcher
+        except ImportError as exc:
+            LOG.error("libvirt watcher not started: %s (install "
+                      "libvirt-python, or set [libvirt] enabled = false)",
+                      exc)
+            return
+        watcher = LibvirtWatcher(c.libvirt_uri, self.manager, s.flags,
+                                 s.sockets, s.device_map, c.dynamic_sockets,
+                                 c.stopped_grace)
+        watcher.start()
+        self._services.append(watcher)
 
     def add_static_relays(self) -> int:
         """Add the configured static VFs; a failing one does not stop the

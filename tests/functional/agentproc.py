@@ -25,6 +25,8 @@ def private_config(tmp_path) -> str:
         zmq_core_sched_ep = ipc://%(run)s/core_sched
         zmq_config_ep = ipc://%(run)s/config
         ipc_dir = %(ipc)s
+        [libvirt]
+        enabled = false
         """) % {"state": tmp_path / "state", "run": run,
                 "ipc": tmp_path / "ipc"}
 

@@ -149,6 +149,8 @@ def relay_state(st: RelayState, r: Rates) -> object:
     msg.vf_rx_missed = st.vf_rx_missed
     msg.vm_queues = st.vm_queues
     msg.vf_queues = st.vf_queues
+    if st.numa_hint is not None:
+        msg.numa_hint = st.numa_hint
     for name, src, dst, rate in (("vf_to_vm", "vf", "vm", r[:4]),
                                  ("vm_to_vf", "vm", "vf", r[4:])):
         d, out = getattr(st, name), getattr(msg, name)

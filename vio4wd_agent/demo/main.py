@@ -154,6 +154,7 @@ def demo_conf(workdir: str, huge_dir: str | None,
         ("agent", "pid_file"): "",
         ("agent", "state_dir"): "",
         ("metrics", "enabled"): False,
+        ("libvirt", "enabled"): False,
     }
     for opt in ("port_control", "stats", "core_sched", "config"):
         overrides[("control", "zmq_%s_ep" % opt)] = "ipc://%s/%s" % (

@@ -193,6 +193,7 @@ class RelayEngine:
             client=bool(info.flags & lib.V4W_F_CLIENT),
             numa_node=info.numa_node,
             vm_numa_node=_opt(info.vm_numa_node),
+            numa_hint=_opt(info.numa_hint),
             mtu=info.mtu,
             pool_moves=info.pool_moves,
             vm_connects=info.vm_connects,

@@ -101,6 +101,7 @@ class RelayState:
     bond_mode: int | None = None
     active_member: int | None = None   # index of the member sending now
     vf_link_up: bool = False
+    numa_hint: int | None = None   # node named before the VM came
     reason: str = ""           # REASONS: why it is (not) forwarding
 
     @property

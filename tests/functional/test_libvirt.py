@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: Apache-2.0
+"""libvirt domains drive relays: a real (private) libvirtd starting real
+QEMUs, the agent learning about them only from libvirt.
+
+The domains here boot nothing (tests/e2e boots a guest), so a vhost-user
+connection shows as a connected socket on the relay's path rather than as
+a VM in the relay's state.  A QEMU that is the vhost-user client refuses
+to start when its socket is not served: a domain that starts proves the
+socket was there first.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import stat
+import tempfile
+import textwrap
+import time
+
+import libvirt
+import pytest
+
+from tests.functional import util
+from tests.functional.agentproc import native_agent
+from tests.functional.domains import Nic, domain_xml
+from tests.functional.libvirtd import Libvirtd
+from tests.functional.test_ovsdb import relays
+
+
+@pytest.fixture(scope="module")
+def libvirtd():
+    base = tempfile.mkdtemp(prefix="v4wlibvirt-")
+    daemon = Libvirtd(base).start()
+    yield daemon
+    daemon.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def lv(libvirtd):
+    """The daemon, running, with no domains left behind by a test."""
+    if libvirtd.proc is None:
+        libvirtd.start()
+    yield libvirtd
+    if libvirtd.proc is None:
+        libvirtd.start()
+    conn = libvirtd.conn()
+    for dom in conn.listAllDomains(0):
+        if dom.isActive():
+            dom.destroy()
+        if dom.isPersistent():
+            dom.undefine()
+    conn.close()
+
+
+def libvirt_agent(tmp_path, cpus, hugepage_dir, lv, name: str,
+                  extra: str = ""):  # type: ignore[no-untyped-def]
+    socks = os.path.join(lv.base, "socks-" + name)
+    agent = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
+        [vhost]
+        socket_dir = %s
+        socket_owner = libvirt-qemu
+        socket_group = kvm
+        socket_mode = 0660
+        [libvirt]
+        enabled = true
+        uri = %s
+        stopped_grace = 1
+        """) % (socks, lv.uri) + textwrap.dedent(extra), name)
+    agent.socks = socks
+    return agent
+
+
+def connected(path: str) -> bool:
+    """Someone holds a connection on the unix socket bound at ``path``."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[7] == path and fields[5] == "03":
+                return True
+    return False
+
+
+def paths(agent) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {r.vhost.vhost_socket_name: i for i, r in relays(agent).items()}
+
+
+def test_domains_drive_relays(tmp_path, cpus, hugepage_dir, lv):
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvstatic")
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        s1 = os.path.join(agent.socks, "virtio-forwarder1.sock")
+        s2 = os.path.join(agent.socks, "virtio-forwarder2.sock")
+        # A domain of another switch (defined only: its QEMU would wait
+        # for a peer that never comes): never ours.
+        other = os.path.join(lv.base, "other")
+        os.makedirs(other, exist_ok=True)
+        os.chmod(other, 0o777)
+        foreign = conn.defineXML(domain_xml("foreign", [Nic(
+            os.path.join(other, "vhu0"), "server")]))
+        dom = conn.defineXML(domain_xml("vm1", [
+            Nic(s1, "client", "52:54:00:00:01:01"),
+            Nic(s2, "server", "52:54:00:00:01:02")], numa="0"))
+
+        # DEFINED: relay 1 serves its socket, owned as configured, before
+        # QEMU exists; relay 2 will connect to QEMU's.
+        util.wait_for(lambda: sorted(relays(agent)) == [1, 2],
+                      what="relays 1 and 2 from the domain")
+        st = os.stat(s1)
+        assert stat.S_ISSOCK(st.st_mode)
+        assert st.st_uid == pwd.getpwnam("libvirt-qemu").pw_uid
+        assert st.st_gid == grp.getgrnam("kvm").gr_gid
+        assert stat.S_IMODE(st.st_mode) == 0o660
+        assert not os.path.exists(s2)
+        r = relays(agent)
+        assert r[1].numa_hint == 0 and r[2].numa_hint == 0
+        assert r[1].socket_id == 0
+
+        # STARTED: QEMU connects to relay 1; relay 2 connects to QEMU.
+        dom.create()
+        util.wait_for(lambda: connected(s1), what="QEMU on relay 1")
+        util.wait_for(lambda: connected(s2), timeout=15,
+                      what="relay 2 on QEMU's socket")
+        assert sorted(relays(agent)) == [1, 2]
+
+        # A persistent domain that stops keeps its relays (a reboot, a
+        # host maintenance); undefining it removes them.
+        dom.destroy()
+        time.sleep(2)           # longer than stopped_grace
+        assert sorted(relays(agent)) == [1, 2]
+        dom.create()
+        util.wait_for(lambda: connected(s1), what="QEMU back on relay 1")
+        dom.destroy()
+        dom.undefine()
+        util.wait_for(lambda: relays(agent) == {}, what="relays removed")
+        assert not os.path.exists(s1)
+        assert "foreign" not in agent.output()
+        foreign.undefine()
+        assert agent.proc.poll() is None
+    finally:
+        conn.close()
+        agent.stop()
+
+
+def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
+        tmp_path, cpus, hugepage_dir, lv, veth):
+    vf_if, _ = veth()
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvdyn", """\
+        [vhost]
+        dynamic_sockets = true
+        """)
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        a = os.path.join(agent.socks, "vhu5a1b2c3d-4e")
+        b = os.path.join(agent.socks, "vhu5a1b2c3d-4f")
+        dom = conn.defineXML(domain_xml("vm-dyn", [
+            Nic(a, "client", "52:54:00:00:02:01",
+                vf="net_af_packet9,iface=%s" % vf_if),
+            Nic(b, "server", "52:54:00:00:02:02")]))
+        util.wait_for(lambda: len(relays(agent)) == 2,
+                      what="two relays for the domain")
+        by_path = {p: relays(agent)[i] for p, i in paths(agent).items()}
+        assert by_path[a].vf.pci_addr_str == "net_af_packet9"
+        assert not by_path[b].HasField("vf")
+        assert sorted(relays(agent)) == [0, 1]
+        dom.create()
+        util.wait_for(lambda: connected(a), what="QEMU on the dynamic socket")
+        util.wait_for(lambda: connected(b), timeout=15,
+                      what="relay on QEMU's dynamic socket")
+        # Undefined while running: it goes on as a transient domain, and
+        # keeps its relays until it stops for longer than the grace.
+        dom.undefine()
+        util.wait_for(lambda: "undefined while running" in agent.output(),
+                      what="the undefine seen")
+        assert len(relays(agent)) == 2 and connected(a)
+        dom.destroy()
+        util.wait_for(lambda: relays(agent) == {}, timeout=10,
+                      what="relays of the stopped transient domain removed")
+        assert "stopped for 1 s" in agent.output()
+    finally:
+        conn.close()
+        agent.stop()
+
+
+def test_libvirtd_restart_is_survived(tmp_path, cpus, hugepage_dir, lv):
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvrestart")
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
+        s4 = os.path.join(agent.socks, "virtio-forwarder4.sock")
+        vm3 = conn.defineXML(domain_xml("vm3", [Nic(s3)]))
+        vm3.create()
+        util.wait_for(lambda: sorted(relays(agent)) == [3], what="relay 3")
+        util.wait_for(lambda: connected(s3), what="QEMU on relay 3")
+        conn.close()
+
+        lv.stop(signal.SIGTERM)     # the daemon goes; QEMU stays
+        util.wait_for(lambda: "reconnecting" in agent.output(),
+                      what="the watcher noticed")
+        assert sorted(relays(agent)) == [3] and connected(s3)
+        lv.start()
+        util.wait_for(lambda: agent.output().count(
+            "connected; watching domains") == 2, timeout=20,
+            what="the watcher reconnected")
+
+        # Events flow again, and the resync neither dropped nor doubled.
+        conn = lv.conn()
+        conn.defineXML(domain_xml("vm4", [Nic(s4)]))
+        util.wait_for(lambda: sorted(relays(agent)) == [3, 4],
+                      what="relay 4 after the restart")
+        vm3 = conn.lookupByName("vm3")
+        vm3.destroy()
+        vm3.undefine()
+        util.wait_for(lambda: sorted(relays(agent)) == [4],
+                      what="relay 3 gone with its domain")
+        assert agent.proc.poll() is None
+    finally:
+        conn.close()
+        agent.stop()
+
+
+def test_bad_domains_are_logged_and_skipped(tmp_path, cpus, hugepage_dir,
+                                           lv):
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvbad")
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        good = os.path.join(agent.socks, "virtio-forwarder6.sock")
+        conn.defineXML(domain_xml("good", [Nic(good)]))
+        util.wait_for(lambda: sorted(relays(agent)) == [6], what="relay 6")
+
+        # A socket in our directory named against the pattern; a VF in
+        # the metadata that is no VF; a socket outside the directory (a
+        # path that escapes it); a second domain wanting relay 6's socket.
+        conn.defineXML(domain_xml("badname", [Nic(os.path.join(
+            agent.socks, "vm.sock"))]))
+        conn.defineXML(domain_xml("badvf", [Nic(os.path.join(
+            agent.socks, "virtio-forwarder7.sock"),
+            mac="52:54:00:00:03:07", vf="not a vf")]))
+        conn.defineXML(domain_xml("escape", [Nic(os.path.join(
+            agent.socks, "..", "virtio-forwarder8.sock"))]))
+        conn.defineXML(domain_xml("thief", [Nic(good)]))
+        out = util.wait_for(lambda: "which domain good already uses" in
+                            agent.output() and agent.output(),
+                            what="the thief refused")
+        assert "domain badname: interface 52:54:00:00:00:01: socket " \
+            "%s/vm.sock is in the socket directory but not named like " \
+            "virtio-forwarder%%u.sock; skipped" % agent.socks in out
+        assert "domain badvf: interface 52:54:00:00:03:07: metadata: " \
+            "'not a vf' is neither a PCI address" in out
+        # libvirt itself refuses an unknown mode before we ever see it
+        with pytest.raises(libvirt.libvirtError):
+            conn.defineXML(domain_xml("badmode", [Nic(os.path.join(
+                agent.socks, "virtio-forwarder9.sock"), mode="listen")]))
+        util.wait_for(lambda: sorted(relays(agent)) == [6, 7],
+                      what="relay 7 without its VF")
+        assert not relays(agent)[7].HasField("vf")
+        conn.lookupByName("thief").undefine()
+        assert sorted(relays(agent)) == [6, 7]
+        assert agent.proc.poll() is None
+    finally:
+        conn.close()
+        agent.stop()
