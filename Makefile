@@ -24,8 +24,11 @@ $(STAMP): $(SOURCES) tools/install-host.sh
 demo: install
 	$(VENV)/bin/vio4wd-demo --duration $(DEMO_SECONDS)
 
+GUEST_DIR ?= /var/cache/vio4wd/guest
+
 test: install
-	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+	tools/build-guest.sh $(GUEST_DIR)
+	VIO4WD_GUEST_DIR=$(GUEST_DIR) $(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 
 bench: install
 	tools/install-host.sh --bench

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real guest under libvirt, relayed by an agent that learnt about it
+only from libvirt.
+
+libvirtd (private) boots a QEMU/TCG guest: Debian's kernel and a busybox
+initramfs whose init brings eth0 up and pings the far end.  The domain
+XML names a vhost-user NIC in the agent's socket directory
+(mode='client': the agent serves it) and, in vio4wd's metadata, the VF
+for it: af_packet on a veth whose other end holds the far address.  The
+guest pings that end (its console says PING_OK), the far end pings the
+guest, the guest is reset and does it again, and destroy + undefine
+removes the relay and its socket.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+import time
+
+from tests.functional import util
+from tests.functional.agentproc import native_agent
+from tests.functional.domains import Nic, domain_xml
+from tests.functional.test_ovsdb import relays
+
+GUEST_IP, PEER_IP = "10.99.0.2", "10.99.0.1"
+GUEST_MAC = "52:54:00:99:00:02"
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True)
+
+
+def ping(addr: str) -> bool:
+    return subprocess.run(["busybox", "ping", "-c", "3", "-W", "2", addr],
+                          capture_output=True).returncode == 0
+
+
+def test_guest_traffic_through_a_relay_learnt_from_libvirt(
+        tmp_path, cpus, libvirtd, guest_image, e2e_netns):
+    vf_if, peer_if = "v4wvf0", "v4wpeer0"
+    e2e_netns.add_veth(vf_if, peer_if)
+    ip("addr", "add", PEER_IP + "/24", "dev", peer_if)
+    socks = os.path.join(libvirtd.base, "socks")
+    agent = native_agent(tmp_path, cpus, None, textwrap.dedent("""\
+        [vhost]
+        socket_dir = %s
+        socket_owner = libvirt-qemu
+        socket_group = kvm
+        [libvirt]
+        enabled = true
+        uri = %s
+        """) % (socks, libvirtd.uri), "e2e")
+    agent.start().wait_ready()
+    conn = libvirtd.conn()
+    console = os.path.join(libvirtd.base, "console.log")
+    kernel, initrd = guest_image
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        sock = os.path.join(socks, "virtio-forwarder0.sock")
+        dom = conn.defineXML(domain_xml(
+            "e2e-guest", [Nic(sock, "client", GUEST_MAC,
+                              vf="net_af_packet0,iface=%s" % vf_if)],
+            kernel=kernel, initrd=initrd, memory_mib=256,
+            cmdline="console=ttyS0 quiet v4w_ip=%s/24 v4w_peer=%s"
+            % (GUEST_IP, PEER_IP), console=console))
+        util.wait_for(lambda: 0 in relays(agent), what="relay 0 defined")
+        dom.create()
+
+        def console_text() -> str:
+            try:
+                with open(console, errors="replace") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ""
+        util.wait_for(lambda: "GUEST: PING" in console_text(), timeout=120,
+                      what="the guest's ping (console: %s)" % console)
+        assert "GUEST: PING_OK" in console_text(), console_text()[-2000:]
+        r = relays(agent)[0]
+        assert r.active and r.vm_queues >= 1
+        assert ping(GUEST_IP), "the far end cannot ping the guest"
+        r = relays(agent)[0]
+        assert r.vf_to_vm.pkts_tx_to_vm >= 3
+        assert r.vm_to_vf.pkts_tx_to_vf >= 3
+
+        # A reset (reboot): the guest driver goes and comes back.
+        seen = console_text().count("GUEST: PING_OK")
+        dom.reset()
+        util.wait_for(lambda: console_text().count("GUEST: PING") > seen,
+                      timeout=120, what="the guest's ping after the reset")
+        assert console_text().count("GUEST: PING_OK") == seen + 1, \
+            console_text()[-2000:]
+        assert ping(GUEST_IP), "no ping to the guest after the reset"
+        assert sorted(relays(agent)) == [0]
+
+        dom.destroy()
+        dom.undefine()
+        util.wait_for(lambda: relays(agent) == {}, what="relay 0 removed")
+        assert not os.path.exists(sock)
+        assert agent.proc.poll() is None
+    finally:
+        conn.close()
+        agent.stop()
+        if os.path.exists(console):
+            with open(console, errors="replace") as f:
+                print(f.read()[-4000:])
+        time.sleep(0)
