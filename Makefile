@@ -36,6 +36,7 @@ bench: install
 	$(VENV)/bin/python bench/idle_wakeup.py
 	$(VENV)/bin/python bench/memory_per_relay.py
 	$(VENV)/bin/python bench/control_latency.py
+	$(VENV)/bin/python bench/watch_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info vio4wd_agent/relay/_dpdk.*
