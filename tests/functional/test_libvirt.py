@@ -276,3 +276,64 @@ def test_bad_domains_are_logged_and_skipped(tmp_path, cpus, hugepage_dir,
     finally:
         conn.close()
         agent.stop()
+
+
+def test_libvirt_ovsdb_and_static_share_one_manager(tmp_path, cpus,
+                                                    hugepage_dir, lv, veth):
+    """libvirt knows the socket, OVSDB the VF: one relay, built by both.
+    A domain that wants a static relay's socket the other way round is
+    refused with a line naming both, and the static relay is untouched."""
+    from tests.functional.ovsdb_server import OvsdbServer
+    base = tmp_path / "ovsdb"
+    base.mkdir()
+    ovs = OvsdbServer(base).create().start()
+    ovs.vsctl("--no-wait", "add-br", "br-int")
+    vf_if, _ = veth()
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvmix", """\
+        [control]
+        port_control = ovsdb
+        [ovsdb]
+        connection = %s
+        [relay]
+        static_vfs = net_null5=5
+        """ % ovs.remote)
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
+        s5 = os.path.join(agent.socks, "virtio-forwarder5.sock")
+        conn.defineXML(domain_xml("vm-b", [Nic(s3)]))
+        util.wait_for(lambda: 3 in relays(agent), what="relay 3 (libvirt)")
+        assert not relays(agent)[3].HasField("vf")
+        ovs.vsctl("--no-wait", "add-port", "br-int", vf_if, "--", "set",
+                  "Interface", vf_if, "external_ids:virtio_forwarder=3")
+        util.wait_for(lambda: relays(agent)[3].HasField("vf"),
+                      what="OVSDB's VF on libvirt's relay 3")
+        assert relays(agent)[3].vf.pci_addr_str == "net_af_packet_ovs3"
+        assert relays(agent)[3].vhost.vhost_socket_name == s3
+
+        conn.defineXML(domain_xml("vm-a", [Nic(s5, "server")]))
+        out = util.wait_for(lambda: "libvirt/vm-a: socket %s not served"
+                            % s5 in agent.output() and agent.output(),
+                            what="the conflict logged")
+        assert "static" in out.split("libvirt/vm-a: socket")[1].split(
+            "\n")[0]
+        assert relays(agent)[5].vf.pci_addr_str == "net_null5"
+        assert os.path.exists(s5)
+
+        # OVSDB lets go of the VF: the socket stays for libvirt.
+        ovs.vsctl("--no-wait", "remove", "Interface", vf_if,
+                  "external_ids", "virtio_forwarder")
+        util.wait_for(lambda: not relays(agent)[3].HasField("vf"),
+                      what="VF detached from relay 3")
+        assert os.path.exists(s3)
+        conn.lookupByName("vm-b").undefine()
+        util.wait_for(lambda: sorted(relays(agent)) == [5],
+                      what="relay 3 gone with its domain")
+        assert agent.proc.poll() is None
+    finally:
+        conn.close()
+        agent.stop()
+        ovs.stop()
