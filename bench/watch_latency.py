@@ -88,8 +88,9 @@ def main() -> int:
                 "false\n[control]\nport_control = ovsdb\n"
                 "zmq_stats_ep = ipc://%s/stats\nzmq_core_sched_ep =\n"
                 "zmq_config_ep =\n[ovsdb]\nconnection = %s\n"
-                "[libvirt]\nuri = %s\n" % (cpus[-1], cpus[0], socks,
-                                            zmq_dir, ovs.remote, lv.uri))
+                "[libvirt]\nuri = %s\nhook_socket = %s\n" % (
+                    cpus[-1], cpus[0], socks, zmq_dir, ovs.remote, lv.uri,
+                    lv.hook_socket))
     log = open(os.path.join(tmp, "agent.log"), "w")
     agent = subprocess.Popen([AGENT, "--config-file", conf], stdout=log,
                              stderr=subprocess.STDOUT)

@@ -110,7 +110,7 @@ class Agent:
             return
         watcher = LibvirtWatcher(c.libvirt_uri, self.manager, s.flags,
                                  s.sockets, s.device_map, c.dynamic_sockets,
-                                 c.stopped_grace)
+                                 c.stopped_grace, c.hook_socket)
         watcher.start()
         self._services.append(watcher)
 

@@ -50,7 +50,8 @@ def test_guest_traffic_through_a_relay_learnt_from_libvirt(
         [libvirt]
         enabled = true
         uri = %s
-        """) % (socks, libvirtd.uri), "e2e")
+        hook_socket = %s
+        """) % (socks, libvirtd.uri, libvirtd.hook_socket), "e2e")
     agent.start().wait_ready()
     conn = libvirtd.conn()
     console = os.path.join(libvirtd.base, "console.log")

@@ -7,13 +7,15 @@ can be restarted at will, and is stopped by the PID we started.
 
 QEMU runs as libvirt-qemu (no security driver, no per-domain namespaces,
 serial output to files); whatever QEMU opens must be reachable by that
-user.
+user.  vio4wd's qemu hook is installed by its own installer, asking the
+agent on ``hook_socket``; with no agent there, it lets domains start.
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -42,6 +44,12 @@ class Libvirtd:
         with open(os.path.join(etc, "qemu.conf"), "w") as f:
             f.write('stdio_handler = "file"\nsecurity_driver = "none"\n'
                     'namespaces = []\n')
+        self.hook_socket = os.path.join(base, "hook.sock")
+        subprocess.run([sys.executable, "-m", "vio4wd_agent.cmd.libvirt_hook",
+                        "--install", "--hooks-dir",
+                        os.path.join(etc, "hooks"), "--socket",
+                        self.hook_socket], check=True,
+                       stdout=subprocess.DEVNULL)
 
     def start(self, timeout: float = 30) -> "Libvirtd":
         self.starts += 1

@@ -69,7 +69,8 @@ def libvirt_agent(tmp_path, cpus, hugepage_dir, lv, name: str,
         enabled = true
         uri = %s
         stopped_grace = 1
-        """) % (socks, lv.uri) + textwrap.dedent(extra), name)
+        hook_socket = %s
+        """) % (socks, lv.uri, lv.hook_socket) + textwrap.dedent(extra), name)
     agent.socks = socks
     return agent
 
@@ -187,6 +188,57 @@ def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
         util.wait_for(lambda: relays(agent) == {}, timeout=10,
                       what="relays of the stopped transient domain removed")
         assert "stopped for 1 s" in agent.output()
+    finally:
+        conn.close()
+        agent.stop()
+
+
+def test_transient_domains_get_their_sockets_from_the_hook(
+        tmp_path, cpus, hugepage_dir, lv):
+    """``virsh create`` sends no event before QEMU starts, and QEMU does
+    not start without its peer: libvirtd's qemu hook (installed by
+    vio4wd-libvirt-hook --install) hands the XML over at prepare."""
+    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvhook")
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        assert "libvirt hook requests taken on %s" % lv.hook_socket in \
+            agent.output()
+        s1 = os.path.join(agent.socks, "virtio-forwarder1.sock")
+        s2 = os.path.join(agent.socks, "virtio-forwarder2.sock")
+        s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
+        dom = conn.createXML(domain_xml("vm-t", [
+            Nic(s1, "client", "52:54:00:00:05:01"),
+            Nic(s2, "server", "52:54:00:00:05:02")]))
+        assert dom.isActive() and not dom.isPersistent()
+        assert "libvirt hook: domain vm-t prepared: 2 socket(s) served" in \
+            agent.output()
+        st = os.stat(s1)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (
+            pwd.getpwnam("libvirt-qemu").pw_uid, 0o660)
+        r = relays(agent)
+        assert sorted(r) == [1, 2]
+        util.wait_for(lambda: connected(s1), what="QEMU on relay 1")
+        util.wait_for(lambda: connected(s2), timeout=15,
+                      what="relay 2 on QEMU's socket")
+
+        # A transient domain that wants a socket another domain holds:
+        # the start fails with the agent's reason, nothing else moves.
+        conn.defineXML(domain_xml("holder", [Nic(s3)]))
+        util.wait_for(lambda: 3 in relays(agent), what="relay 3")
+        with pytest.raises(libvirt.libvirtError) as err:
+            conn.createXML(domain_xml("thief", [Nic(s3)]))
+        assert "which domain holder already uses" in str(err.value)
+        assert sorted(relays(agent)) == [1, 2, 3] and connected(s1)
+
+        # Gone for longer than the grace: its relays go.
+        dom.destroy()
+        util.wait_for(lambda: sorted(relays(agent)) == [3], timeout=10,
+                      what="relays of vm-t removed")
+        assert not os.path.exists(s1)
+        assert agent.proc.poll() is None
     finally:
         conn.close()
         agent.stop()

@@ -7,6 +7,7 @@ legacy file set it, else ``[group] option``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, TypeVar
 
 from oslo_config import cfg
@@ -68,6 +69,7 @@ class ControlSettings:
     ovsdb: str                        # OVSDB remote (port_control = ovsdb)
     libvirt_uri: str | None           # None: no libvirt watcher
     stopped_grace: float
+    hook_socket: str                  # "" when no hook requests are taken
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +234,10 @@ def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:
     gid = sockets.resolve_group(c.endpoint_group,
                                 name("control", "endpoint_group")) \
         if c.endpoint_group else None
+    hook = conf.libvirt.hook_socket or ""
+    if hook and not os.path.isabs(hook):
+        raise ConfigError(name=name("libvirt", "hook_socket"), value=hook,
+                          reason="must be an absolute path")
     metrics = (conf.metrics.host, conf.metrics.port) \
         if conf.metrics.enabled else None
     return ControlSettings(
@@ -241,4 +247,5 @@ def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:
         dynamic_sockets=conf.vhost.dynamic_sockets, metrics=metrics,
         ovsdb=conf.ovsdb.connection,
         libvirt_uri=conf.libvirt.uri if conf.libvirt.enabled else None,
-        stopped_grace=conf.libvirt.stopped_grace)
+        stopped_grace=conf.libvirt.stopped_grace,
+        hook_socket=hook)

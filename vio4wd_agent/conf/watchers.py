@@ -25,4 +25,10 @@ LIBVIRT_OPTS = [
                  help="Seconds a transient domain may stay stopped (a "
                       "restart) before its relays are removed; persistent "
                       "domains keep theirs until undefined."),
+    cfg.StrOpt("hook_socket", default="/run/vio4wd/libvirt-hook.sock",
+               help="Unix socket (root only) where vio4wd-libvirt-hook, "
+                    "libvirt's qemu hook, hands over a domain's XML before "
+                    "its QEMU starts: how a transient domain or a live "
+                    "migration's destination gets its sockets in time. "
+                    "Empty: no hook requests taken."),
 ]

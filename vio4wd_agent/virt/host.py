@@ -12,6 +12,13 @@ for a transient domain, after a grace period, so a restart keeps the
 relay.  When libvirtd goes away the close callback fires; the worker
 reconnects, registers again and resyncs every domain.  libvirtError never
 leaves this module.
+
+Events come too late for a transient domain (``virsh create``) and for a
+migration's destination: QEMU is already waiting for its peer.  For those
+the qemu hook (vio4wd-libvirt-hook) hands the domain XML over at
+``prepare`` through a HookListener, answered on its own thread (the worker
+may be inside a libvirt call that waits for that very hook) under the lock
+that guards the claims.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 from vio4wd_agent.virt import domain as domxml
+from vio4wd_agent.virt.hooklistener import HookListener
 
 LOG = logging.getLogger(__name__)
 
@@ -65,7 +73,7 @@ class LibvirtWatcher:
     def __init__(self, uri: str, mgr: manager.RelayManager,
                  flags: VhostFlags, policy: SocketPolicy,
                  device_map: dict[str, str], dynamic_sockets: bool,
-                 stopped_grace: float = 10.0) -> None:
+                 stopped_grace: float = 10.0, hook_socket: str = "") -> None:
         self.uri = uri
         self.manager = mgr
         self.flags = flags
@@ -81,6 +89,10 @@ class LibvirtWatcher:
         # name it had when first seen: a rename does not orphan them)
         self.sources: dict[str, str] = {}
         self._problems: dict[str, tuple[str, ...]] = {}
+        # claims, names, sources and problems: the worker and hook requests
+        self._lock = threading.RLock()
+        self._hook = HookListener(hook_socket, self.hook) \
+            if hook_socket else None
         self._timers: list[tuple[float, str]] = []
         self._conn: Any = None
         self._callbacks: list[int] = []
@@ -99,6 +111,14 @@ class LibvirtWatcher:
                 _event_impl_ready = True
         # A timer keeps the event loop waking up, so it notices stop().
         libvirt.virEventAddTimeout(500, lambda *a: None, None)
+        if self._hook is not None:
+            try:
+                self._hook.start()
+            except OSError as exc:
+                LOG.error("libvirt hook socket %s not opened: %s; transient "
+                          "domains need their sockets made beforehand",
+                          self._hook.path, exc)
+                self._hook = None
         for target, name in ((self._event_loop, "libvirt-events"),
                              (self._work, "libvirt-watcher")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -107,6 +127,8 @@ class LibvirtWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._hook is not None:
+            self._hook.stop()
         self.events.put(None)
         for t in self._threads:
             t.join(5)
@@ -286,7 +308,13 @@ class LibvirtWatcher:
             return
         self.apply_xml(uuid, xml)
 
-    def apply_xml(self, uuid: str, xml: str) -> None:
+    def apply_xml(self, uuid: str, xml: str) -> tuple[list[str], list[str]]:
+        """Claim what the domain's XML asks for, withdraw what it no longer
+        does; returns (sockets served, errors)."""
+        with self._lock:
+            return self._apply_xml(uuid, xml)
+
+    def _apply_xml(self, uuid: str, xml: str) -> tuple[list[str], list[str]]:
         name = self.names.get(uuid, uuid)
         try:
             dom = domxml.parse(xml, self.policy.directory, self.pattern,
@@ -294,7 +322,7 @@ class LibvirtWatcher:
         except domxml.DomainXMLError as exc:
             LOG.error("libvirt: domain %s: %s; its interfaces are skipped",
                       name, exc)
-            return
+            return [], []
         self.names[uuid] = name = dom.name
         if dom.problems and self._problems.get(uuid) != dom.problems:
             for problem in dom.problems:
@@ -307,6 +335,7 @@ class LibvirtWatcher:
             if want.get(path) != spec:
                 self._remove(path, source)
         kept = {p: s for p, s in have.items() if want.get(p) == s}
+        errors: list[str] = []
         for path, spec in want.items():
             if path in kept:
                 continue
@@ -314,16 +343,52 @@ class LibvirtWatcher:
                           self.claims.items() if u != uuid and path in c),
                          None)
             if other is not None:
-                LOG.error("libvirt: domain %s wants socket %s, which domain "
-                          "%s already uses; refused", name, path, other)
+                err = ("domain %s wants socket %s, which domain %s already "
+                       "uses; refused" % (name, path, other))
+                LOG.error("libvirt: %s", err)
+                errors.append(err)
                 continue
-            if self._add(spec, source):
+            refused = self._add(spec, source)
+            if refused is None:
                 kept[path] = spec
+            else:
+                errors.append(refused)
         if kept:
             self.claims[uuid] = kept
         else:
             self.claims.pop(uuid, None)
             self.sources.pop(uuid, None)
+        return sorted(kept), errors
+
+    # ---- the qemu hook (listener threads) ---------------------------------
+    def hook(self, op: str, name: str, xml: str) -> dict[str, Any]:
+        """A hook request: ``prepare`` claims the domain's sockets now, so
+        they exist before its QEMU starts; ``release`` (the domain's QEMU
+        is gone) counts as a stop.  Never calls libvirt."""
+        try:
+            dom = domxml.parse(xml, self.policy.directory, self.pattern)
+        except domxml.DomainXMLError as exc:
+            LOG.warning("libvirt hook: domain %s: %s; ignored", name, exc)
+            return {"ok": True, "served": [], "errors": [],
+                    "warnings": ["domain XML not understood: %s" % exc]}
+        warnings = list(dom.problems)
+        if op == "release":
+            if dom.uuid in self.claims:
+                self.events.put(Event("lifecycle", dom.uuid, dom.name,
+                                      libvirt.VIR_DOMAIN_EVENT_STOPPED, -1))
+            return {"ok": True, "served": [], "errors": [],
+                    "warnings": warnings}
+        if not dom.interfaces:
+            return {"ok": True, "served": [], "errors": [],
+                    "warnings": warnings}
+        with self._lock:
+            self.names.setdefault(dom.uuid, dom.name)
+            served, errors = self._apply_xml(dom.uuid, xml)
+        LOG.info("libvirt hook: domain %s prepared: %d socket(s) served%s",
+                 dom.name, len(served),
+                 ", %d refused" % len(errors) if errors else "")
+        return {"ok": not errors, "served": served, "errors": errors,
+                "warnings": warnings}
 
     def _spec(self, dom: domxml.Domain,
               iface: domxml.VhostInterface) -> RelaySpec:
@@ -338,19 +403,21 @@ class LibvirtWatcher:
         # QEMU's side decides ours, whatever the agent's default.
         return dataclasses.replace(spec, client=iface.relay_is_client)
 
-    def _add(self, spec: RelaySpec, source: str) -> bool:
+    def _add(self, spec: RelaySpec, source: str) -> str | None:
+        """None when the socket is served, else why not."""
         try:
             state = self.manager.submit(manager.AddRelay(
                 spec, source, conditional=True,
                 allocate_id=self.pattern is None)).result()
         except Exception as exc:
-            LOG.error("libvirt: %s: socket %s not served: %s", source,
-                      spec.vhost_path, exc)
-            return False
+            err = "%s: socket %s not served: %s" % (source, spec.vhost_path,
+                                                    exc)
+            LOG.error("libvirt: %s", err)
+            return err
         LOG.info("libvirt: %s: relay %d %s %s%s", source, state.relay_id,
                  "connects to" if spec.client else "serves", spec.vhost_path,
                  " (VF %s)" % (spec.vf_label or spec.vf) if spec.vf else "")
-        return True
+        return None
 
     def _remove(self, path: str, source: str) -> None:
         try:
@@ -361,6 +428,10 @@ class LibvirtWatcher:
                       path, exc)
 
     def drop(self, uuid: str, why: str) -> None:
+        with self._lock:
+            self._drop(uuid, why)
+
+    def _drop(self, uuid: str, why: str) -> None:
         claims = self.claims.pop(uuid, {})
         source = self.sources.pop(uuid, "libvirt/%s" % uuid)
         name = self.names.get(uuid, uuid)

@@ -145,3 +145,46 @@ def test_problems_are_logged_once_per_change(env, caplog):
         w.apply_xml(UUID, bad)
     assert caplog.text.count("unknown source mode 'bogus'") == 1
     assert engine.specs == {}
+
+
+def test_hook_prepare_serves_sockets_before_any_event(env):
+    w, mgr, engine, d = env(False)
+    answer = w.hook("prepare", "vm1", xml(vhu(d + "/vf3.sock")))
+    assert answer == {"ok": True, "served": [d + "/vf3.sock"], "errors": [],
+                      "warnings": []}
+    assert os.path.exists(d + "/vf3.sock") and 3 in engine.specs
+    # the STARTED event that follows changes nothing
+    w.apply_xml(UUID, xml(vhu(d + "/vf3.sock")))
+    assert list(engine.specs) == [3] and mgr.claims("libvirt/vm1")
+
+
+def test_hook_prepare_reports_refusals_and_problems(env):
+    w, mgr, engine, d = env(False)
+    w.apply_xml(UUID, xml(vhu(d + "/vf2.sock")))
+    answer = w.hook("prepare", "vm2", other(xml(
+        vhu(d + "/vf2.sock"), vhu(d + "/junk.sock", mac="52:54:00:00:00:09"))))
+    assert not answer["ok"] and answer["served"] == []
+    assert "vm2 wants socket %s/vf2.sock, which domain vm1 already uses" % d \
+        in answer["errors"][0]
+    assert "junk.sock" in answer["warnings"][0]
+    assert list(engine.specs) == [2]        # vm1's relay untouched
+
+
+def test_hook_ignores_what_is_not_ours(env):
+    w, mgr, engine, d = env(False)
+    foreign = xml(vhu("/elsewhere/vf1.sock"))
+    assert w.hook("prepare", "vm1", foreign)["ok"]
+    answer = w.hook("prepare", "vm1", "<domain")
+    assert answer["ok"] and "not understood" in answer["warnings"][0]
+    assert engine.specs == {} and w.claims == {}
+
+
+def test_hook_release_counts_as_a_stop(env):
+    w, mgr, engine, d = env(False)
+    w.hook("prepare", "vm1", xml(vhu(d + "/vf3.sock")))
+    assert w.hook("release", "vm1", xml(vhu(d + "/vf3.sock")))["ok"]
+    ev = w.events.get_nowait()
+    assert (ev.uuid, ev.event) == (UUID, host.libvirt.VIR_DOMAIN_EVENT_STOPPED)
+    # a domain with no claims queues nothing
+    w.hook("release", "vm2", other(xml(vhu(d + "/vf4.sock"))))
+    assert w.events.empty()
