@@ -95,13 +95,22 @@ def hook_script(python: str, path: str, timeout: float) -> str:
     cmd = " ".join(shlex.quote(a) for a in (
         python, "-m", "vio4wd_agent.cmd.libvirt_hook", "--socket", path,
         "--timeout", "%g" % timeout, "--"))
+    # The shell filters first: other operations and domains without
+    # vhost-user interfaces cost libvirtd no Python start.
     return ("#!/bin/sh\n"
             "# vio4wd: vhost-user sockets ready before QEMU starts.\n"
             "# Written by %s --install; libvirtd reads hooks at start.\n"
             'case "$2" in\n'
-            '    %s) exec %s "$@" ;;\n'
+            "    %s) ;;\n"
+            "    *) exit 0 ;;\n"
             "esac\n"
-            "exit 0\n" % (PROG, "|".join(OPS), cmd))
+            'xml=$(cat)\n'
+            'case "$xml" in\n'
+            "    *vhostuser*) ;;\n"
+            "    *) exit 0 ;;\n"
+            "esac\n"
+            "printf '%%s\\n' \"$xml\" | %s \"$@\"\n"
+            % (PROG, "|".join(OPS), cmd))
 
 
 def install(hooks_dir: str, path: str, timeout: float) -> str:

@@ -100,7 +100,15 @@ def test_install_writes_a_hook_libvirtd_can_run(tmp_path, agent, capsys):
                               input=XML, text=True, capture_output=True,
                               cwd="/", timeout=60)
         assert done.returncode == 0, done.stderr
+    done = subprocess.run([str(script), "vm8", "prepare", "begin", "-"],
+                          input="<domain/>", text=True, timeout=60)
+    assert done.returncode == 0
     assert agent.seen == [("prepare", "vm9"), ("release", "vm9")]
+    agent.answers["vm7"] = {"ok": False, "errors": ["refused"]}
+    done = subprocess.run([str(script), "vm7", "prepare", "begin", "-"],
+                          input=XML, text=True, capture_output=True,
+                          timeout=60)
+    assert done.returncode == 1 and "domain vm7: refused" in done.stderr
     assert libvirt_hook.main(["--uninstall", "--hooks-dir",
                               str(hooks)]) == 0
     assert not script.exists()
