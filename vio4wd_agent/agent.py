@@ -2,6 +2,7 @@
 """The agent: data plane, manager, relay sources, servers wired together."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -16,9 +17,10 @@ from vio4wd_agent.control.server import ZmqServer
 from vio4wd_agent.control.stats import (ConfigHandler, RateSampler,
                                         Scheduler, StatsHandler)
 from vio4wd_agent.journal import Journal
-from vio4wd_agent.manager import RelayManager
+from vio4wd_agent.manager import RelayManager, RemoveRelay, SetPins
 from vio4wd_agent.metrics import MetricsServer
 from vio4wd_agent.relay.engine import RelayEngine
+from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.sources.ipcdir import IpcDirectory
 
 LOG = logging.getLogger(__name__)
@@ -129,6 +131,54 @@ class Agent:
                           spec.relay_id, spec.vf, exc)
         return failed
 
+    # What a reload applies; every other setting needs a restart.
+    RELOADABLE = ("static_relays", "pins")
+
+    def reload(self, new: Settings) -> None:
+        """Apply a re-read configuration: static relays reconciled with
+        what the manager holds for "static" (so one that failed before is
+        tried again), configured pins; the rest is reported."""
+        old = self.settings
+        later = [f.name for f in dataclasses.fields(Settings)
+                 if f.name not in self.RELOADABLE and
+                 getattr(old, f.name) != getattr(new, f.name)]
+        # A static relay whose pin alone changed is moved, not re-made.
+        want = {spec.relay_id: _unpinned(spec)
+                for spec in new.static_relays}
+        have = {i: _unpinned(spec)
+                for i, spec in self.manager.claims("static").items()}
+        full = {spec.relay_id: spec for spec in new.static_relays}
+        removed = added = failed = 0
+        for relay_id, spec in sorted(have.items()):
+            if want.get(relay_id) == spec:
+                continue
+            try:
+                self.manager.submit(RemoveRelay(relay_id, source="static",
+                                                conditional=True)).result()
+                removed += 1
+            except exception.Vio4wdException as exc:
+                LOG.error("reload: static relay %d not removed: %s",
+                          relay_id, exc)
+        for relay_id, spec in sorted(want.items()):
+            if have.get(relay_id) == spec:
+                continue
+            try:
+                self.manager.submit_add(full[relay_id], "static").result()
+                added += 1
+            except exception.Vio4wdException as exc:
+                failed += 1
+                LOG.error("reload: static relay %d (VF %s) not added: %s",
+                          relay_id, spec.vf, exc)
+        moved = self.manager.submit(SetPins(new.pins)).result()
+        self.settings = dataclasses.replace(
+            old, static_relays=new.static_relays, pins=new.pins)
+        LOG.info("reload: static relays %d added, %d removed, %d failed; "
+                 "%d relay(s) moved to new pins", added, removed, failed,
+                 len(moved))
+        if later:
+            LOG.warning("reload: %s changed; takes effect when the agent "
+                        "restarts", ", ".join(later))
+
     def stop(self) -> None:
         for service in reversed(self._services):
             service.stop()
@@ -142,3 +192,7 @@ class Agent:
         self.manager.stop()
         self.engine.shutdown()
         LOG.info("data plane stopped")
+
+
+def _unpinned(spec: RelaySpec) -> RelaySpec:
+    return dataclasses.replace(spec, cpus=(None, None))

@@ -80,13 +80,21 @@ class MoveDirection:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetPins:
+    """The configured pins changed (a reload): relays whose pin is new or
+    different move there, unless pinned at run time (which wins)."""
+
+    pins: dict[int, CpuPin]
+
+
+@dataclasses.dataclass(frozen=True)
 class Query:
     """Which relay serves a socket (answered in order with the changes)."""
 
     vhost_path: str
 
 
-Request = AddRelay | RemoveRelay | MoveDirection | Query
+Request = AddRelay | RemoveRelay | MoveDirection | SetPins | Query
 
 
 @dataclasses.dataclass
@@ -169,7 +177,8 @@ class RelayManager:
     def _run(self) -> None:
         handlers: dict[type, Callable[[Any], Any]] = {
             AddRelay: self._add, RemoveRelay: self._remove,
-            MoveDirection: self._move, Query: self._query}
+            MoveDirection: self._move, SetPins: self._set_pins,
+            Query: self._query}
         while True:
             item = self._queue.get()
             if item is None:
@@ -346,6 +355,31 @@ class RelayManager:
                  req.direction.name, state.direction(req.direction).cpu,
                  req.source)
         return state
+
+    def _set_pins(self, req: SetPins) -> list[int]:
+        """Returns the relays moved."""
+        old, self._pins = self._pins, dict(req.pins)
+        moved = []
+        for relay_id, pin in sorted(self._pins.items()):
+            relay = self._relays.get(relay_id)
+            if old.get(relay_id) == pin or relay is None or \
+                    relay_id in self._runtime_pins:
+                continue
+            try:
+                for direction, cpu in ((Direction.VF_TO_VM, pin.vf_to_vm),
+                                       (Direction.VM_TO_VF, pin.vm_to_vf)):
+                    self._engine.move(relay_id, direction, cpu)
+            except exception.Vio4wdException as exc:
+                LOG.error("relay %d: configured pin %d,%d not applied: %s",
+                          relay_id, pin.vf_to_vm, pin.vm_to_vf, exc)
+                continue
+            relay.spec = dataclasses.replace(
+                relay.spec, cpus=(pin.vf_to_vm, pin.vm_to_vf))
+            LOG.info("relay %d: pinned to CPUs %d (VF->VM), %d (VM->VF) by "
+                     "the configuration", relay_id, pin.vf_to_vm,
+                     pin.vm_to_vf)
+            moved.append(relay_id)
+        return moved
 
     def _query(self, req: Query) -> RelaySpec:
         relay_id = self._by_path(req.vhost_path)

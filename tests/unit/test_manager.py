@@ -73,6 +73,13 @@ class FakeEngine:
     def set_numa_node(self, relay_id, node):
         self.calls.append(("numa", relay_id, node))
 
+    def move(self, relay_id, direction, cpu):
+        if cpu not in (1, 2):
+            raise exception.InvalidArgument(
+                errno.EINVAL, "CPU %d is not a worker" % cpu)
+        self.calls.append(("move", relay_id, int(direction), cpu))
+        return _state(self.specs[relay_id])
+
 
 def _state(spec):
     from vio4wd_agent.relay.model import DirectionStats, RelayState
@@ -185,3 +192,24 @@ def test_allocated_ids_follow_the_socket(manager):
                                     client=True), "zmq",
                           allocate_id=True)).result(5)
     assert c.relay_id == 1 and ("set_vf", 1, "net_null1") in engine.calls
+
+
+def test_changed_pins_move_relays_but_run_time_pins_win(manager):
+    from vio4wd_agent.manager import MoveDirection, SetPins
+    from vio4wd_agent.relay.model import Direction
+    m, engine, policy = manager
+    for i in (3, 4, 5):
+        m.add(RelaySpec(i, policy.path_for(i)))
+    m.submit(MoveDirection(5, Direction.VF_TO_VM, 1)).result()
+    engine.calls.clear()
+    moved = m.submit(SetPins({3: CpuPin(3, 1, 2),        # unchanged
+                              4: CpuPin(4, 2, 1),        # new
+                              5: CpuPin(5, 2, 2),        # run-time pin
+                              6: CpuPin(6, 1, 1)})).result()   # no relay
+    assert moved == [4]
+    assert engine.calls == [("move", 4, 0, 2), ("move", 4, 1, 1)]
+    assert m.specs()[4].cpus == (2, 1)
+    # a pin the data plane refuses is logged; the others still apply
+    engine.calls.clear()
+    assert m.submit(SetPins({3: CpuPin(3, 9, 9),
+                             4: CpuPin(4, 1, 1)})).result() == [4]

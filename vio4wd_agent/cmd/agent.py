@@ -3,6 +3,12 @@
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 2 bad configuration, 1 start-up
 failure of the data plane or another agent already running.
+
+SIGHUP reads the configuration again (the same files and arguments) and
+applies what can change while relays run: the static VFs (added, removed,
+changed, and retried when they failed before), the CPU pins and the log
+level.  A bad configuration is logged and the running one kept; anything
+else that changed is named as taking effect at the next start.
 """
 from __future__ import annotations
 
@@ -75,14 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     pidfile = PidFile(s.pid_file) if s.pid_file else None
-    stop = threading.Event()
+    wake = threading.Event()
+    pending: set[str] = set()
 
     def on_signal(signum: int, _frame: object) -> None:
-        LOG.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
+        # no real work in a signal handler: the main loop does it
+        pending.add("reload" if signum == signal.SIGHUP else "stop")
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
 
     agent = Agent(s)
     try:
@@ -97,13 +106,41 @@ def main(argv: list[str] | None = None) -> int:
             pidfile.release()
         return 1
     LOG.info("vio4wd agent running (pid file %s)", s.pid_file)
-    while not stop.wait(1.0):
-        pass
+    while "stop" not in pending:
+        wake.wait(1.0)
+        wake.clear()
+        if "stop" in pending:
+            LOG.info("stop signal received, stopping")
+        elif "reload" in pending:
+            pending.discard("reload")
+            LOG.info("SIGHUP received, reading the configuration again")
+            reload(agent, args)
     agent.stop()
     if pidfile:
         pidfile.release()
     LOG.info("vio4wd agent stopped")
     return 0
+
+
+def reload(agent: Agent, args: list[str]) -> None:
+    try:
+        conf, old = load(args)
+        new = settings.build(conf, old.origins if old else None,
+                             memory=agent.settings.memory)
+    except (cfg.Error, exception.ConfigError) as exc:
+        error = str(exc)
+    else:
+        error = ""
+    if error:
+        LOG.error("reload: configuration error: %s; the running "
+                  "configuration is kept", error)
+        return
+    if old is not None and old.log_level is not None:
+        py_logging.getLogger().setLevel(_PY_LEVELS[old.log_level])
+    else:
+        py_logging.getLogger().setLevel(
+            py_logging.DEBUG if conf.debug else py_logging.INFO)
+    agent.reload(new)
 
 
 if __name__ == "__main__":

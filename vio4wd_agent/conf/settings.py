@@ -151,7 +151,10 @@ def _entries(conf: cfg.ConfigOpts, name: _Namer, opt: str,
 
 
 def build(conf: cfg.ConfigOpts,
-          origins: dict[tuple[str, str], str] | None = None) -> Settings:
+          origins: dict[tuple[str, str], str] | None = None,
+          memory: eal.MemoryPlan | None = None) -> Settings:
+    """``memory``: the running data plane's plan, on a reload (the free
+    hugepages it would be planned from are partly its own by then)."""
     name = _Namer(origins or {})
     main, workers = _cpus(conf, name)
 
@@ -201,11 +204,13 @@ def build(conf: cfg.ConfigOpts,
 
     dp = conf.dataplane
     relays = max(dp.expected_relays, len(static))
-    memory = eal.plan_memory(
-        dp.hugepage_dir, name("dataplane", "hugepage_dir"),
-        needed_mb=eal.memory_needed_mb(relays, flags.jumbo),
-        minimum_mb=eal.memory_needed_mb(max(1, len(static)), flags.jumbo),
-        memory_mb=dp.memory_mb)
+    if memory is None:
+        memory = eal.plan_memory(
+            dp.hugepage_dir, name("dataplane", "hugepage_dir"),
+            needed_mb=eal.memory_needed_mb(relays, flags.jumbo),
+            minimum_mb=eal.memory_needed_mb(max(1, len(static)),
+                                            flags.jumbo),
+            memory_mb=dp.memory_mb)
     args = eal.build_eal_args(main_lcore=main, worker_cpus=workers,
                               file_prefix=dp.file_prefix, memory=memory,
                               log_level=dp.log_level,

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SIGHUP: the agent reads its configuration again and applies the static
+VFs while relays run; a bad file changes nothing."""
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.functional import util
+from tests.functional.agentproc import AgentProcess
+from tests.functional.test_ovsdb import relays
+
+LEGACY = """\
+VIRTIOFWD_CPU_MASK=%(worker)d
+VIRTIOFWD_MASTER_LCORE=%(main)d
+VIRTIOFWD_LOG_LEVEL=6
+VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
+VIRTIOFWD_SOCKET_DIR=%(socks)s
+VIRTIOFWD_SOCKET_OWNER=%(owner)s
+VIRTIOFWD_STATIC_VFS=%(vfs)s
+VIO4WD_DEVICE_MAP=(0000:99:00.3=net_null43)
+"""
+
+
+def vfs(agent) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    return {i: r.vf.pci_addr_str for i, r in relays(agent).items()}
+
+
+def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
+                                                      hugepage_dir):
+    socks = tmp_path / "socks"
+    values = dict(cpus, huge=hugepage_dir or "", socks=socks, owner="root",
+                  vfs="(net_null41=1 net_null42=2)")
+    agent = AgentProcess(tmp_path, LEGACY % values, native=(
+        "[dataplane]\nfile_prefix = v4wreload%d\nexpected_relays = 6\n"
+        % os.getpid()))
+    agent.start().wait_ready()
+    try:
+        assert vfs(agent) == {1: "net_null41", 2: "net_null42"}
+        done = agent.ctl("add", "--virtio-id", "3", "--pci-addr",
+                         "0000:99:00.3")
+        assert done.returncode == 0, done.stderr
+        inode = os.stat(socks / "virtio-forwarder1.sock").st_ino
+
+        # relay 2 gets another VF, relay 4 is new; the socket owner
+        # changes too, which only a restart applies
+        values.update(vfs="(net_null41=1 net_null44=2 net_null45=4)",
+                      owner="nobody")
+        agent.legacy.write_text(LEGACY % values)
+        agent.proc.send_signal(signal.SIGHUP)
+        out = util.wait_for(lambda: "reload: static relays" in
+                            agent.output() and agent.output(),
+                            what="the reload")
+        assert vfs(agent) == {1: "net_null41", 2: "net_null44",
+                              3: "net_null43", 4: "net_null45"}
+        assert "static relays 2 added, 1 removed, 0 failed" in out
+        assert "reload: sockets changed; takes effect when the agent " \
+            "restarts" in out
+        # relay 1 was not re-made
+        assert os.stat(socks / "virtio-forwarder1.sock").st_ino == inode
+
+        # a bad file: named, and nothing moves
+        agent.legacy.write_text(LEGACY % dict(values, vfs="(junk)"))
+        agent.proc.send_signal(signal.SIGHUP)
+        out = util.wait_for(lambda: "reload: configuration error" in
+                            agent.output() and agent.output(),
+                            what="the bad reload")
+        line = out.split("reload: configuration error")[1].split("\n")[0]
+        assert "VIRTIOFWD_STATIC_VFS" in line and "junk" in line, line
+        assert "running configuration is kept" in line
+        assert vfs(agent) == {1: "net_null41", 2: "net_null44",
+                              3: "net_null43", 4: "net_null45"}
+
+        # static VFs removed from the file go; port control's stay
+        agent.legacy.write_text(LEGACY % dict(values, vfs="()"))
+        agent.proc.send_signal(signal.SIGHUP)
+        util.wait_for(lambda: vfs(agent) == {3: "net_null43"},
+                      what="static relays removed")
+        assert agent.proc.poll() is None
+    finally:
+        assert agent.stop() == 0
