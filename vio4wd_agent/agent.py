@@ -91,6 +91,8 @@ class Agent:
             self._services.append(watcher)
         if c.libvirt_uri is not None:
             self._start_libvirt()
+        if s.core_sched.enabled:
+            self._start_core_scheduler()
         if c.metrics is not None:
             self.metrics = MetricsServer(self.engine, *c.metrics)
             try:
@@ -99,6 +101,17 @@ class Agent:
                 LOG.error("metrics endpoint %s:%d not started: %s",
                           c.metrics[0], c.metrics[1], exc)
                 self.metrics = None
+
+    def _start_core_scheduler(self) -> None:
+        from vio4wd_agent.scheduler.daemon import CoreBalancer
+        from vio4wd_agent.virt.domain import host_cpu_node
+        cs = self.settings.core_sched
+        balancer = CoreBalancer(
+            self.manager, self.engine, poll_interval=cs.poll_interval,
+            sensitivity=cs.sensitivity, cross_numa=cs.cross_numa,
+            cpu_node=host_cpu_node, log_level=cs.log_level)
+        balancer.start()
+        self._services.append(balancer)
 
     def _start_libvirt(self) -> None:
         s, c = self.settings, self.settings.control

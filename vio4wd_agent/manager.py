@@ -168,6 +168,16 @@ class RelayManager:
         """What each relay is (a snapshot)."""
         return {i: r.spec for i, r in list(self._relays.items())}
 
+    def pinned(self) -> dict[int, tuple[bool, bool]]:
+        """Which directions of each relay are pinned (VF->VM, VM->VF): by
+        a run-time pin when the relay has one (it wins), else by the
+        configuration or the request that made it."""
+        out = {}
+        for relay_id, relay in list(self._relays.items()):
+            cpus = self._runtime_pins.get(relay_id, relay.spec.cpus)
+            out[relay_id] = (cpus[0] is not None, cpus[1] is not None)
+        return out
+
     def claims(self, source: str) -> dict[int, RelaySpec]:
         """The relays ``source`` claims, with what it asked for."""
         return {i: r.claims[source].spec for i, r in

@@ -165,3 +165,36 @@ def test_missing_legacy_file(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "--legacy-config" in proc.stderr and "nope" in proc.stderr
+
+
+def test_legacy_core_scheduler_runs(tmp_path, agent_dirs, cpus,
+                                    hugepage_dir):
+    socks, run = agent_dirs
+    agent = AgentProcess(tmp_path, """\
+        VIRTIOFWD_CPU_MASK=%(worker)d
+        VIRTIOFWD_MASTER_LCORE=%(main)d
+        VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
+        VIRTIOFWD_SOCKET_DIR=%(socks)s
+        VIRTIOFWD_STATIC_VFS=(net_null33=1 net_null34=2)
+        VIO4WD_CORE_SCHED_ENABLE=true
+        VIO4WD_CORE_SCHED_SENSITIVITY=30
+        VIO4WD_CORE_SCHED_POLL_INTERVAL=0.5
+        VIO4WD_CORE_SCHED_LOG_LEVEL=7
+        """ % dict(cpus, huge=hugepage_dir or "", socks=socks),
+        native="[dataplane]\nfile_prefix = v4wsched%d\n" % os.getpid())
+    agent.start().wait_ready()
+    try:
+        out = agent.output()
+        assert "core scheduler: balancing every 0.5 s, sensitivity 30%" \
+            in out
+        assert "not supported" not in out
+        # rounds over two busy relays on the one worker: nothing to move,
+        # nothing failing
+        out = util.wait_for(lambda: "core scheduler: round 3:" in
+                            agent.output() and agent.output(),
+                            what="three rounds of the core scheduler")
+        assert "round 3: 4 direction(s) on 1 worker(s)" in out
+        assert "round failed" not in out and "moved" not in out.split(
+            "balancing every")[1]
+    finally:
+        assert agent.stop() == 0

@@ -6,8 +6,8 @@ from typing import Sequence
 
 from oslo_config import cfg
 
-from vio4wd_agent.conf import (agent, control, dataplane, relay, vhost,
-                               watchers)
+from vio4wd_agent.conf import (agent, control, dataplane, relay, scheduler,
+                               vhost, watchers)
 
 _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
     (agent.GROUP, agent.OPTS), (dataplane.GROUP, dataplane.OPTS),
@@ -15,7 +15,8 @@ _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
     (control.GROUP, control.OPTS),
     (control.METRICS_GROUP, control.METRICS_OPTS),
     (watchers.OVSDB_GROUP, watchers.OVSDB_OPTS),
-    (watchers.LIBVIRT_GROUP, watchers.LIBVIRT_OPTS)]
+    (watchers.LIBVIRT_GROUP, watchers.LIBVIRT_OPTS),
+    (scheduler.GROUP, scheduler.OPTS)]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

@@ -160,6 +160,19 @@ def _int(name: str, value: Value, lo: int, hi: int | None = None) -> int:
     return number
 
 
+def _number(name: str, value: Value, lo: float, hi: float) -> float:
+    text = _scalar(name, value)
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ConfigError(name=name, value=text,
+                          reason="not a number") from None
+    if not lo <= number <= hi:
+        raise ConfigError(name=name, value=text,
+                          reason="must be between %g and %g" % (lo, hi))
+    return number
+
+
 def _each(name: str, value: Value, parse: Callable[[str], Any]) -> list[str]:
     entries = _items(value)
     for entry in entries:
@@ -223,6 +236,18 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
     "VIRTIOFWD_DYNAMIC_SOCKETS": ("vhost", "dynamic_sockets", _flag),
     "VIRTIOFWD_OVSDB_SOCK_PATH": ("ovsdb", "connection",
                                   lambda n, v: "unix:" + _scalar(n, v)),
+    # virtio-forwarder: anything but "true" leaves the scheduler off
+    "VIO4WD_CORE_SCHED_ENABLE": ("core_scheduler", "enabled",
+                                 lambda n, v: _scalar(n, v).strip() == "true"),
+    "VIO4WD_CORE_SCHED_SENSITIVITY": ("core_scheduler", "sensitivity",
+                                      lambda n, v: _number(n, v, 1, 100)),
+    "VIO4WD_CORE_SCHED_POLL_INTERVAL": ("core_scheduler", "poll_interval",
+                                        lambda n, v: _number(n, v, 0.5,
+                                                             3600)),
+    "VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT": ("core_scheduler", "cross_numa",
+                                          _flag),
+    "VIO4WD_CORE_SCHED_LOG_LEVEL": ("core_scheduler", "log_level",
+                                    lambda n, v: _int(n, v, 0, 7)),
 }
 
 # Flags virtio-forwarder treats as off when the variable is absent.
@@ -234,9 +259,7 @@ _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
 NOT_YET_SUPPORTED = (
     "VIRTIOFWD_BIND_VFIO_PCI",
     "VIRTIOFWD_CPU_NIC_SAME_NUMA", "VIRTIOFWD_VFIO_VF_TOKEN",
-    "VIRTIOFWD_ZERO_COPY", "VIO4WD_CORE_SCHED_ENABLE",
-    "VIO4WD_CORE_SCHED_SENSITIVITY", "VIO4WD_CORE_SCHED_POLL_INTERVAL",
-    "VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT", "VIO4WD_CORE_SCHED_LOG_LEVEL",
+    "VIRTIOFWD_ZERO_COPY",
 )
 # Meaningful only to virtio-forwarder's own start script.
 IGNORED = ("VIRTIOFWD_BINARY",)
@@ -311,8 +334,7 @@ def interpret(variables: dict[str, Value], path: str) -> LegacyConfig:
             if name == "VIRTIOFWD_LOG_LEVEL":
                 legacy.log_level = legacy.overrides[(group, opt)]
         elif name in NOT_YET_SUPPORTED:
-            if not _is_empty(value) and not (
-                    name == "VIO4WD_CORE_SCHED_ENABLE" and value != "true"):
+            if not _is_empty(value):
                 legacy.not_supported.append(name)
         elif name in IGNORED:
             legacy.ignored.append(name)

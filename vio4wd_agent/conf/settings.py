@@ -56,6 +56,15 @@ class VhostFlags:
 
 
 @dataclasses.dataclass(frozen=True)
+class CoreSchedSettings:
+    enabled: bool
+    poll_interval: float
+    sensitivity: float
+    cross_numa: bool
+    log_level: int | None
+
+
+@dataclasses.dataclass(frozen=True)
 class ControlSettings:
     port_control: str                 # zmq, ipc, ovsdb, none
     port_control_ep: str
@@ -86,6 +95,8 @@ class Settings:
     pid_file: str | None
     state_dir: str | None
     control: ControlSettings
+    core_sched: CoreSchedSettings = CoreSchedSettings(
+        False, 5.0, 25.0, False, None)
 
 
 class _Namer:
@@ -220,7 +231,13 @@ def build(conf: cfg.ConfigOpts,
                     static_relays=static, pins=pins, device_map=device_map,
                     pid_file=conf.agent.pid_file or None,
                     state_dir=conf.agent.state_dir or None,
-                    control=_control(conf, name))
+                    control=_control(conf, name),
+                    core_sched=CoreSchedSettings(
+                        enabled=conf.core_scheduler.enabled,
+                        poll_interval=conf.core_scheduler.poll_interval,
+                        sensitivity=conf.core_scheduler.sensitivity,
+                        cross_numa=conf.core_scheduler.cross_numa,
+                        log_level=conf.core_scheduler.log_level))
 
 
 def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:

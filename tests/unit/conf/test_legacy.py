@@ -54,7 +54,9 @@ def test_original_defaults_file():
     assert ("vhost", "socket_owner") not in o
     assert ("dataplane", "main_lcore") not in o
     assert ("vhost", "socket_pattern") not in o
-    assert old.not_supported == ["VIO4WD_CORE_SCHED_ENABLE"]
+    assert old.not_supported == []
+    assert o[("core_scheduler", "enabled")] is True
+    assert ("core_scheduler", "sensitivity") not in o   # blank: default
     # Both ZeroMQ and IPC port control are set, as in virtio-forwarder's
     # sample: ZeroMQ wins, as it did there.
     assert o[("control", "port_control")] == "zmq"
@@ -104,6 +106,12 @@ def test_syntax_forms():
     ("VIRTIOFWD_SOCKET_DIR='/x\n", "VIRTIOFWD_SOCKET_DIR"),
     ("garbage\n", "line 1"),
     ("1BAD=x\n", "line 1"),
+    ("VIO4WD_CORE_SCHED_SENSITIVITY=0\n", "VIO4WD_CORE_SCHED_SENSITIVITY"),
+    ("VIO4WD_CORE_SCHED_SENSITIVITY=lots\n",
+     "VIO4WD_CORE_SCHED_SENSITIVITY"),
+    ("VIO4WD_CORE_SCHED_POLL_INTERVAL=nan\n",
+     "VIO4WD_CORE_SCHED_POLL_INTERVAL"),
+    ("VIO4WD_CORE_SCHED_LOG_LEVEL=9\n", "VIO4WD_CORE_SCHED_LOG_LEVEL"),
 ])
 def test_errors_name_the_variable(text, name):
     with pytest.raises(ConfigError) as info:
@@ -118,6 +126,23 @@ def test_unknown_and_unsupported_are_reported(caplog):
         legacy.report(old)
     assert "unknown variable FOO" in caplog.text
     assert "VIRTIOFWD_BIND_VFIO_PCI is set but not supported" in caplog.text
+
+
+def test_core_scheduler_variables():
+    old = legacy.interpret(legacy.parse_text(
+        "VIO4WD_CORE_SCHED_ENABLE=true\nVIO4WD_CORE_SCHED_SENSITIVITY=40\n"
+        "VIO4WD_CORE_SCHED_POLL_INTERVAL=2.5\n"
+        "VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT=y\n"
+        "VIO4WD_CORE_SCHED_LOG_LEVEL=7\n"), "f")
+    o = old.overrides
+    assert (o[("core_scheduler", "enabled")], o[("core_scheduler",
+            "sensitivity")], o[("core_scheduler", "poll_interval")],
+            o[("core_scheduler", "cross_numa")],
+            o[("core_scheduler", "log_level")]) == (True, 40.0, 2.5, True, 7)
+    # as in virtio-forwarder, anything but "true" is off
+    for value in ("yes", "1", "TRUE "):
+        off = legacy.interpret({"VIO4WD_CORE_SCHED_ENABLE": value}, "f")
+        assert off.overrides[("core_scheduler", "enabled")] is False
 
 
 def test_apply_overrides_oslo_options():
