@@ -167,8 +167,8 @@ def test_missing_legacy_file(tmp_path):
     assert "--legacy-config" in proc.stderr and "nope" in proc.stderr
 
 
-def test_legacy_core_scheduler_runs(tmp_path, agent_dirs, cpus,
-                                    hugepage_dir):
+def test_legacy_core_scheduler_and_vf_token(tmp_path, agent_dirs, cpus,
+                                            hugepage_dir):
     socks, run = agent_dirs
     agent = AgentProcess(tmp_path, """\
         VIRTIOFWD_CPU_MASK=%(worker)d
@@ -180,6 +180,7 @@ def test_legacy_core_scheduler_runs(tmp_path, agent_dirs, cpus,
         VIO4WD_CORE_SCHED_SENSITIVITY=30
         VIO4WD_CORE_SCHED_POLL_INTERVAL=0.5
         VIO4WD_CORE_SCHED_LOG_LEVEL=7
+        VIRTIOFWD_VFIO_VF_TOKEN=0
         """ % dict(cpus, huge=hugepage_dir or "", socks=socks),
         native="[dataplane]\nfile_prefix = v4wsched%d\n" % os.getpid())
     agent.start().wait_ready()
@@ -188,6 +189,8 @@ def test_legacy_core_scheduler_runs(tmp_path, agent_dirs, cpus,
         assert "core scheduler: balancing every 0.5 s, sensitivity 30%" \
             in out
         assert "not supported" not in out
+        # the EAL took the token (virtio-forwarder's default for "0")
+        assert "--vfio-vf-token=14d63f20-8445-11ea-8900-1f9ce7d5650d" in out
         # rounds over two busy relays on the one worker: nothing to move,
         # nothing failing
         out = util.wait_for(lambda: "core scheduler: round 3:" in

@@ -28,6 +28,11 @@ OPTS = [
                help="DPDK --file-prefix; distinct per agent on one host."),
     cfg.IntOpt("log_level", default=6, min=0, max=7,
                help="Syslog-style threshold (0-7) for DPDK's own logs."),
+    cfg.StrOpt("vfio_vf_token",
+               help="VF token (a UUID) shared by the PF and VF drivers "
+                    "of vfio-pci, passed to DPDK as --vfio-vf-token; needed "
+                    "when the PF is also bound to vfio-pci (e.g. rte_flow "
+                    "offload with OVS-DPDK). Unset: not passed."),
     cfg.ListOpt("extra_eal_args", default=[],
                 help="Extra EAL arguments, appended verbatim."),
 ]

@@ -236,6 +236,10 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
     "VIRTIOFWD_DYNAMIC_SOCKETS": ("vhost", "dynamic_sockets", _flag),
     "VIRTIOFWD_OVSDB_SOCK_PATH": ("ovsdb", "connection",
                                   lambda n, v: "unix:" + _scalar(n, v)),
+    # "0": virtio-forwarder's default token; else a UUID (checked later)
+    "VIRTIOFWD_VFIO_VF_TOKEN": ("dataplane", "vfio_vf_token",
+                                lambda n, v: DEFAULT_VF_TOKEN if _scalar(
+                                    n, v).strip() == "0" else _scalar(n, v)),
     # virtio-forwarder: anything but "true" leaves the scheduler off
     "VIO4WD_CORE_SCHED_ENABLE": ("core_scheduler", "enabled",
                                  lambda n, v: _scalar(n, v).strip() == "true"),
@@ -250,6 +254,9 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
                                     lambda n, v: _int(n, v, 0, 7)),
 }
 
+# The VF token virtio-forwarder passes for VIRTIOFWD_VFIO_VF_TOKEN=0.
+DEFAULT_VF_TOKEN = "14d63f20-8445-11ea-8900-1f9ce7d5650d"
+
 # Flags virtio-forwarder treats as off when the variable is absent.
 _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
                           "VIRTIOFWD_MRGBUF", "VIRTIOFWD_TSO",
@@ -258,7 +265,7 @@ _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
 # Known variables of features this version does not implement yet.
 NOT_YET_SUPPORTED = (
     "VIRTIOFWD_BIND_VFIO_PCI",
-    "VIRTIOFWD_CPU_NIC_SAME_NUMA", "VIRTIOFWD_VFIO_VF_TOKEN",
+    "VIRTIOFWD_CPU_NIC_SAME_NUMA",
     "VIRTIOFWD_ZERO_COPY",
 )
 # Meaningful only to virtio-forwarder's own start script.

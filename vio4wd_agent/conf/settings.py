@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from typing import Any, Callable, TypeVar
 
 from oslo_config import cfg
@@ -225,7 +226,9 @@ def build(conf: cfg.ConfigOpts,
     args = eal.build_eal_args(main_lcore=main, worker_cpus=workers,
                               file_prefix=dp.file_prefix, memory=memory,
                               log_level=dp.log_level,
-                              extra=dp.extra_eal_args)
+                              extra=dp.extra_eal_args,
+                              vfio_vf_token=_vf_token(dp.vfio_vf_token,
+                                                      name))
     return Settings(main_lcore=main, worker_cpus=workers, memory=memory,
                     eal_args=args, sockets=policy, flags=flags,
                     static_relays=static, pins=pins, device_map=device_map,
@@ -238,6 +241,16 @@ def build(conf: cfg.ConfigOpts,
                         sensitivity=conf.core_scheduler.sensitivity,
                         cross_numa=conf.core_scheduler.cross_numa,
                         log_level=conf.core_scheduler.log_level))
+
+
+def _vf_token(value: str | None, name: _Namer) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ConfigError(name=name("dataplane", "vfio_vf_token"),
+                          value=value, reason="not a UUID") from None
 
 
 def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:

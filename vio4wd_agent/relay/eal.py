@@ -134,7 +134,8 @@ def dpdk_log_level(syslog_level: int) -> int:
 
 def build_eal_args(*, main_lcore: int, worker_cpus: list[int],
                    file_prefix: str, memory: MemoryPlan, log_level: int,
-                   extra: list[str] | None = None) -> list[str]:
+                   extra: list[str] | None = None,
+                   vfio_vf_token: str | None = None) -> list[str]:
     lcores = [main_lcore] + [c for c in worker_cpus if c != main_lcore]
     level = dpdk_log_level(log_level)
     args = ["vio4wd",
@@ -151,4 +152,6 @@ def build_eal_args(*, main_lcore: int, worker_cpus: list[int],
     else:
         # Nothing left in hugetlbfs after a crash.
         args += ["--huge-dir", memory.hugepage_dir, "--in-memory"]
+    if vfio_vf_token:
+        args += ["--vfio-vf-token=%s" % vfio_vf_token]
     return args + list(extra or [])

@@ -145,6 +145,15 @@ def test_core_scheduler_variables():
         assert off.overrides[("core_scheduler", "enabled")] is False
 
 
+def test_vfio_vf_token_zero_is_the_default_token():
+    old = legacy.interpret({"VIRTIOFWD_VFIO_VF_TOKEN": "0"}, "f")
+    assert old.overrides[("dataplane", "vfio_vf_token")] == \
+        "14d63f20-8445-11ea-8900-1f9ce7d5650d"
+    blank = legacy.interpret({"VIRTIOFWD_VFIO_VF_TOKEN": ""}, "f")
+    assert ("dataplane", "vfio_vf_token") not in blank.overrides
+    assert blank.not_supported == []
+
+
 def test_apply_overrides_oslo_options():
     conf = cfg.ConfigOpts()
     vconf.register_opts(conf)

@@ -56,6 +56,8 @@ def test_static_relays_with_pins_and_device_map(conf):
     ("vhost", "socket_pattern", "x.sock", "exactly one %u"),
     ("vhost", "socket_mode", "999", "not an octal mode"),
     ("vhost", "socket_owner", "no-such-user-here", "no such user"),
+    ("dataplane", "vfio_vf_token", "not-a-uuid", "not a UUID"),
+    ("libvirt", "hook_socket", "relative.sock", "absolute path"),
 ])
 def test_errors_name_the_option(conf, group, opt, value, text):
     conf.set_override(opt, value, group)
@@ -70,6 +72,15 @@ def test_errors_name_the_legacy_variable(conf):
     with pytest.raises(ConfigError, match="VIRTIOFWD_CPU_MASK='7'"):
         settings.build(conf, {("dataplane", "worker_cpus"):
                               "VIRTIOFWD_CPU_MASK"})
+
+
+def test_vfio_vf_token_reaches_the_eal(conf):
+    assert not any(a.startswith("--vfio-vf-token") for a in
+                   settings.build(conf).eal_args)
+    conf.set_override("vfio_vf_token",
+                      "14D63F20-8445-11EA-8900-1F9CE7D5650D", "dataplane")
+    assert "--vfio-vf-token=14d63f20-8445-11ea-8900-1f9ce7d5650d" in \
+        settings.build(conf).eal_args
 
 
 def test_one_cpu_machine(conf, monkeypatch):
