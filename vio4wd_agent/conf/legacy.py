@@ -265,9 +265,13 @@ _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
 # Known variables of features this version does not implement yet.
 NOT_YET_SUPPORTED = (
     "VIRTIOFWD_BIND_VFIO_PCI",
-    "VIRTIOFWD_CPU_NIC_SAME_NUMA",
     "VIRTIOFWD_ZERO_COPY",
 )
+# Known variables that need nothing here, and why (logged when set).
+NOT_NEEDED = {
+    "VIRTIOFWD_CPU_NIC_SAME_NUMA": "the data plane takes hugepage memory "
+    "per NUMA node on demand, only on the nodes relays use",
+}
 # Meaningful only to virtio-forwarder's own start script.
 IGNORED = ("VIRTIOFWD_BINARY",)
 # Decided together: which source of port changes (see _port_control).
@@ -345,6 +349,10 @@ def interpret(variables: dict[str, Value], path: str) -> LegacyConfig:
                 legacy.not_supported.append(name)
         elif name in IGNORED:
             legacy.ignored.append(name)
+        elif name in NOT_NEEDED:
+            if not _is_empty(value):
+                legacy.notes.append("%s has no effect: %s"
+                                    % (name, NOT_NEEDED[name]))
         elif name in PORT_CONTROL:
             pass
         else:

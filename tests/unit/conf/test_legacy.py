@@ -154,6 +154,12 @@ def test_vfio_vf_token_zero_is_the_default_token():
     assert blank.not_supported == []
 
 
+def test_cpu_nic_same_numa_is_not_needed():
+    old = legacy.interpret({"VIRTIOFWD_CPU_NIC_SAME_NUMA": "y"}, "f")
+    assert old.not_supported == [] and old.unknown == []
+    assert "VIRTIOFWD_CPU_NIC_SAME_NUMA has no effect" in old.notes[0]
+
+
 def test_apply_overrides_oslo_options():
     conf = cfg.ConfigOpts()
     vconf.register_opts(conf)
