@@ -19,6 +19,7 @@ from vio4wd_agent.control.stats import (ConfigHandler, RateSampler,
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.manager import RelayManager, RemoveRelay, SetPins
 from vio4wd_agent.metrics import MetricsServer
+from vio4wd_agent.relay import vfio
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.sources.ipcdir import IpcDirectory
@@ -50,6 +51,8 @@ class Agent:
             LOG.info("data plane on hugepages at %s (%s)",
                      s.memory.hugepage_dir, s.memory.reason)
         s.sockets.ensure_directory()
+        if s.bind_vfio_pci:
+            vfio.bind_all(list(s.bind_vfio_pci))
         self.engine.start(s.eal_args)
         self.manager.start()
         self.manager.load_pins()
@@ -145,7 +148,7 @@ class Agent:
         return failed
 
     # What a reload applies; every other setting needs a restart.
-    RELOADABLE = ("static_relays", "pins")
+    RELOADABLE = ("static_relays", "pins", "bind_vfio_pci")
 
     def reload(self, new: Settings) -> None:
         """Apply a re-read configuration: static relays reconciled with
@@ -155,6 +158,8 @@ class Agent:
         later = [f.name for f in dataclasses.fields(Settings)
                  if f.name not in self.RELOADABLE and
                  getattr(old, f.name) != getattr(new, f.name)]
+        if new.bind_vfio_pci:           # new devices, or ones fixed since
+            vfio.bind_all(list(new.bind_vfio_pci))
         # A static relay whose pin alone changed is moved, not re-made.
         want = {spec.relay_id: _unpinned(spec)
                 for spec in new.static_relays}
@@ -184,7 +189,8 @@ class Agent:
                           relay_id, spec.vf, exc)
         moved = self.manager.submit(SetPins(new.pins)).result()
         self.settings = dataclasses.replace(
-            old, static_relays=new.static_relays, pins=new.pins)
+            old, static_relays=new.static_relays, pins=new.pins,
+            bind_vfio_pci=new.bind_vfio_pci)
         LOG.info("reload: static relays %d added, %d removed, %d failed; "
                  "%d relay(s) moved to new pins", added, removed, failed,
                  len(moved))

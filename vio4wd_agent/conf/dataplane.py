@@ -28,6 +28,12 @@ OPTS = [
                help="DPDK --file-prefix; distinct per agent on one host."),
     cfg.IntOpt("log_level", default=6, min=0, max=7,
                help="Syslog-style threshold (0-7) for DPDK's own logs."),
+    cfg.ListOpt("bind_vfio_pci", default=[],
+                help="Devices to bind to vfio-pci at start (and on a "
+                     "reload): PCI addresses (0000:01:02.3 or 01:02.3), PF "
+                     "netdevs (all their VFs) or netdev:count (the first "
+                     "count VFs). A device that cannot be bound is logged; "
+                     "the others are still bound."),
     cfg.StrOpt("vfio_vf_token",
                help="VF token (a UUID) shared by the PF and VF drivers "
                     "of vfio-pci, passed to DPDK as --vfio-vf-token; needed "

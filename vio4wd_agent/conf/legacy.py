@@ -18,6 +18,7 @@ from typing import Any, Callable
 from oslo_config import cfg
 
 from vio4wd_agent.conf import parsing
+from vio4wd_agent.relay import vfio
 from vio4wd_agent.exception import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -236,6 +237,12 @@ _MAP: dict[str, tuple[str, str, _Handler]] = {
     "VIRTIOFWD_DYNAMIC_SOCKETS": ("vhost", "dynamic_sockets", _flag),
     "VIRTIOFWD_OVSDB_SOCK_PATH": ("ovsdb", "connection",
                                   lambda n, v: "unix:" + _scalar(n, v)),
+    # a comma-separated list in virtio-forwarder; a bash array works too
+    "VIRTIOFWD_BIND_VFIO_PCI": ("dataplane", "bind_vfio_pci",
+                                lambda n, v: _each(n, [
+                                    x for item in _items(v)
+                                    for x in item.split(",") if x.strip()],
+                                    vfio.check_entry)),
     # "0": virtio-forwarder's default token; else a UUID (checked later)
     "VIRTIOFWD_VFIO_VF_TOKEN": ("dataplane", "vfio_vf_token",
                                 lambda n, v: DEFAULT_VF_TOKEN if _scalar(
@@ -264,7 +271,6 @@ _FLAGS_OFF_WHEN_ABSENT = ("VIRTIOFWD_VHOST_CLIENT", "VIRTIOFWD_JUMBO",
 
 # Known variables of features this version does not implement yet.
 NOT_YET_SUPPORTED = (
-    "VIRTIOFWD_BIND_VFIO_PCI",
     "VIRTIOFWD_ZERO_COPY",
 )
 # Known variables that need nothing here, and why (logged when set).

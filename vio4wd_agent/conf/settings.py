@@ -15,7 +15,7 @@ from oslo_config import cfg
 
 from vio4wd_agent.conf import parsing
 from vio4wd_agent.exception import ConfigError
-from vio4wd_agent.relay import eal
+from vio4wd_agent.relay import eal, vfio
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser import sockets
 
@@ -98,6 +98,7 @@ class Settings:
     control: ControlSettings
     core_sched: CoreSchedSettings = CoreSchedSettings(
         False, 5.0, 25.0, False, None)
+    bind_vfio_pci: tuple[str, ...] = ()
 
 
 class _Namer:
@@ -240,7 +241,11 @@ def build(conf: cfg.ConfigOpts,
                         poll_interval=conf.core_scheduler.poll_interval,
                         sensitivity=conf.core_scheduler.sensitivity,
                         cross_numa=conf.core_scheduler.cross_numa,
-                        log_level=conf.core_scheduler.log_level))
+                        log_level=conf.core_scheduler.log_level),
+                    bind_vfio_pci=tuple(
+                        name.parse("dataplane", "bind_vfio_pci", entry,
+                                   vfio.check_entry)
+                        for entry in dp.bind_vfio_pci if entry.strip()))
 
 
 def _vf_token(value: str | None, name: _Namer) -> str | None:

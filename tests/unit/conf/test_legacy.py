@@ -121,11 +121,11 @@ def test_errors_name_the_variable(text, name):
 
 def test_unknown_and_unsupported_are_reported(caplog):
     old = legacy.interpret(legacy.parse_text(
-        "FOO=1\nVIRTIOFWD_BIND_VFIO_PCI=01:02.3\n"), "f")
+        "FOO=1\nVIRTIOFWD_ZERO_COPY=y\n"), "f")
     with caplog.at_level(logging.WARNING):
         legacy.report(old)
     assert "unknown variable FOO" in caplog.text
-    assert "VIRTIOFWD_BIND_VFIO_PCI is set but not supported" in caplog.text
+    assert "VIRTIOFWD_ZERO_COPY is set but not supported" in caplog.text
 
 
 def test_core_scheduler_variables():
@@ -152,6 +152,19 @@ def test_vfio_vf_token_zero_is_the_default_token():
     blank = legacy.interpret({"VIRTIOFWD_VFIO_VF_TOKEN": ""}, "f")
     assert ("dataplane", "vfio_vf_token") not in blank.overrides
     assert blank.not_supported == []
+
+
+def test_bind_vfio_pci_lists():
+    old = legacy.interpret(legacy.parse_text(
+        "VIRTIOFWD_BIND_VFIO_PCI=ens3,0000:01:02.3,ens4:16\n"), "f")
+    assert old.overrides[("dataplane", "bind_vfio_pci")] == [
+        "ens3", "0000:01:02.3", "ens4:16"]
+    arr = legacy.interpret(legacy.parse_text(
+        "VIRTIOFWD_BIND_VFIO_PCI=(01:02.3 ens4:2)\n"), "f")
+    assert arr.overrides[("dataplane", "bind_vfio_pci")] == [
+        "01:02.3", "ens4:2"]
+    with pytest.raises(ConfigError, match="VIRTIOFWD_BIND_VFIO_PCI='ens4:0'"):
+        legacy.interpret({"VIRTIOFWD_BIND_VFIO_PCI": "ens3,ens4:0"}, "f")
 
 
 def test_cpu_nic_same_numa_is_not_needed():
