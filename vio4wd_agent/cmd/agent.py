@@ -7,8 +7,9 @@ failure of the data plane or another agent already running.
 SIGHUP reads the configuration again (the same files and arguments) and
 applies what can change while relays run: the static VFs (added, removed,
 changed, and retried when they failed before), the CPU pins, the VFIO
-binding and the log level.  A bad configuration is logged and the running one kept; anything
-else that changed is named as taking effect at the next start.
+binding and the log level.  A bad configuration is logged and the running
+one kept; anything else that changed is named as taking effect at the next
+start.
 """
 from __future__ import annotations
 
