@@ -91,10 +91,17 @@ def run_hook(domain: str, op: str, xml: str, path: str,
     return 0
 
 
-def hook_script(python: str, path: str, timeout: float) -> str:
+def hook_script(python: str, path: str, timeout: float,
+                package_dir: str = "") -> str:
+    """The script libvirtd runs.  Python starts without site (-S): the
+    hook needs the standard library and this package only, found through
+    PYTHONPATH, so a VM start waits ~20 ms less for it."""
+    package_dir = package_dir or os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
     cmd = " ".join(shlex.quote(a) for a in (
-        python, "-m", "vio4wd_agent.cmd.libvirt_hook", "--socket", path,
+        python, "-S", "-m", "vio4wd_agent.cmd.libvirt_hook", "--socket", path,
         "--timeout", "%g" % timeout, "--"))
+    cmd = "PYTHONPATH=%s %s" % (shlex.quote(package_dir), cmd)
     # The shell filters first: other operations and domains without
     # vhost-user interfaces cost libvirtd no Python start.
     return ("#!/bin/sh\n"
