@@ -18,7 +18,7 @@ from vio4wd_agent.control.stats import (ConfigHandler, RateSampler,
                                         Scheduler, StatsHandler)
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.manager import RelayManager, RemoveRelay, SetPins
-from vio4wd_agent.metrics import MetricsServer
+from vio4wd_agent.metrics import BalancerCollector, MetricsServer
 from vio4wd_agent.relay import vfio
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
@@ -38,6 +38,7 @@ class Agent:
                                     settings.pins, journal)
         self.scheduler = Scheduler()
         self.metrics: MetricsServer | None = None
+        self.balancer: Any = None
         self._services: list[Any] = []
         self._zmq: zmq.Context | None = None
 
@@ -98,6 +99,8 @@ class Agent:
             self._start_core_scheduler()
         if c.metrics is not None:
             self.metrics = MetricsServer(self.engine, *c.metrics)
+            if self.balancer is not None:
+                self.metrics.add(BalancerCollector(self.balancer))
             try:
                 self.metrics.start()
             except OSError as exc:
@@ -115,6 +118,7 @@ class Agent:
             cpu_node=host_cpu_node, log_level=cs.log_level)
         balancer.start()
         self._services.append(balancer)
+        self.balancer = balancer
 
     def _start_libvirt(self) -> None:
         s, c = self.settings, self.settings.control

@@ -130,6 +130,22 @@ class RelayCollector:
                                 value=len(relays))
 
 
+class BalancerCollector:
+    """The core scheduler's own counters (anything with ``rounds`` and
+    ``moves``)."""
+
+    def __init__(self, balancer: Any) -> None:
+        self.balancer = balancer
+
+    def collect(self) -> Iterator[Any]:
+        yield CounterMetricFamily(
+            "vio4wd_core_scheduler_rounds", "Load samples the core "
+            "scheduler took.", value=self.balancer.rounds)
+        yield CounterMetricFamily(
+            "vio4wd_core_scheduler_moves", "Relay directions the core "
+            "scheduler moved to another worker.", value=self.balancer.moves)
+
+
 class MetricsServer:
     def __init__(self, engine: RelayEngine, host: str, port: int) -> None:
         self.host = host
@@ -137,6 +153,9 @@ class MetricsServer:
         self.registry = CollectorRegistry()
         self.registry.register(RelayCollector(engine))  # type: ignore[arg-type]
         self._server: Any = None
+
+    def add(self, collector: Any) -> None:
+        self.registry.register(collector)
 
     def start(self) -> None:
         result = start_http_server(self.port, addr=self.host,

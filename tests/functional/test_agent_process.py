@@ -200,5 +200,12 @@ def test_legacy_core_scheduler_and_vf_token(tmp_path, agent_dirs, cpus,
         assert "round 3: 4 direction(s) on 1 worker(s)" in out
         assert "round failed" not in out and "moved" not in out.split(
             "balancing every")[1]
+        from prometheus_client.parser import text_string_to_metric_families
+        import urllib.request
+        with urllib.request.urlopen(agent.metrics_url(), timeout=10) as r:
+            got = {s.name: s.value for f in text_string_to_metric_families(
+                r.read().decode()) for s in f.samples}
+        assert got["vio4wd_core_scheduler_rounds_total"] >= 3
+        assert got["vio4wd_core_scheduler_moves_total"] == 0
     finally:
         assert agent.stop() == 0
