@@ -26,6 +26,23 @@ def _setns(fd: int) -> None:
         raise OSError(err, "setns: %s" % os.strerror(err))
 
 
+def reap_stale(prefix: str) -> list[str]:
+    """Delete namespaces named ``<prefix>-<pid>`` whose process is gone (a
+    run that was killed before it could clean up).  Returns their names."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True,
+                         text=True).stdout
+    gone = []
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        head, _, pid = name.rpartition("-")
+        if head != prefix or not pid.isdigit() or \
+                os.path.exists("/proc/%s" % pid):
+            continue
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        gone.append(name)
+    return gone
+
+
 class NetNamespace:
     """A namespace we create; ``enter()`` moves the calling thread into it.
 
