@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,25 +22,12 @@ import time
 from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.control import client, protocol
 from vio4wd_agent.demo import hugepages
+from measure import listening, ms  # bench/measure.py
 
 AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
 R = protocol.PortControlRequest
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))] * 1000
-
-
-def listening(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def port(op: int, path: str) -> object:
@@ -116,11 +102,11 @@ def main() -> int:
             lat.append(time.perf_counter() - t0)
             assert len(answer.relay) == 32
         print("ADD_SOCK -> socket listening: p50 %.2f ms, p99 %.2f ms"
-              % (pct(add, .5), pct(add, .99)))
+              % (ms(add, .5), ms(add, .99)))
         print("REMOVE_SOCK -> socket gone:   p50 %.2f ms, p99 %.2f ms"
-              % (pct(remove, .5), pct(remove, .99)))
+              % (ms(remove, .5), ms(remove, .99)))
         print("stats, 32 relays:             p50 %.2f ms, p99 %.2f ms"
-              % (pct(lat, .5), pct(lat, .99)))
+              % (ms(lat, .5), ms(lat, .99)))
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(30)

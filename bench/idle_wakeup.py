@@ -29,6 +29,7 @@ from vio4wd_agent.demo import hugepages, netns, rawport, testpmd
 from vio4wd_agent.relay import eal
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
+from measure import percentile  # bench/measure.py
 
 VM_MAC, PEER_MAC = "02:76:34:77:64:11", "02:76:34:77:64:12"
 
@@ -58,10 +59,6 @@ def rtt(port: rawport.RawPort, seq: int) -> float:
             return time.perf_counter() - t0
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))]
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -72,7 +69,7 @@ def main() -> int:
     vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
     tmp = tempfile.mkdtemp(prefix="v4widle-")
     huge = hugepages.Hugepages(os.path.join(tmp, "huge"), 512)
-    ns = netns.NetNamespace("v4widle-%d" % os.getpid()).create()
+    ns = netns.NetNamespace.of_this_process("v4widle").create()
     vm = None
     engine = RelayEngine()
     try:
@@ -105,17 +102,18 @@ def main() -> int:
             cold.append(rtt(port, 2 * i))
             warm.append(rtt(port, 2 * i + 1))
         us = 1e6
+        c50, c99, w50, w99 = (percentile(v, q) * us for v, q in (
+            (cold, .5), (cold, .99), (warm, .5), (warm, .99)))
         print("idle worker CPU: %.1f%% of one CPU over 5 s" % (share * 100))
         print("RTT after 50 ms idle: p50 %.0f us, p99 %.0f us, max %.0f us"
-              % (pct(cold, .5) * us, pct(cold, .99) * us, max(cold) * us))
+              % (c50, c99, max(cold) * us))
         print("RTT warm:             p50 %.0f us, p99 %.0f us, max %.0f us"
-              % (pct(warm, .5) * us, pct(warm, .99) * us, max(warm) * us))
-        print("wake-up cost (cold - warm p50): %.0f us" % (
-            (pct(cold, .5) - pct(warm, .5)) * us))
+              % (w50, w99, max(warm) * us))
+        print("wake-up cost (cold - warm p50): %.0f us" % (c50 - w50))
         # The round trip crosses the napping worker twice (VF->VM, then
         # VM->VF just after), so it bounds the first packet's delay.
         print("idle CPU=%.1f%% first_packet_rtt_p99_us=%.0f" % (
-            share * 100, pct(cold, .99) * us))
+            share * 100, c99))
     finally:
         if vm is not None:
             vm.stop()

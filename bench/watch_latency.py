@@ -34,7 +34,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,24 +48,11 @@ from vio4wd_agent.demo import netns  # noqa: E402
 from tests.functional.domains import Nic, domain_xml  # noqa: E402
 from tests.functional.libvirtd import Libvirtd  # noqa: E402
 from tests.functional.ovsdb_server import OvsdbServer  # noqa: E402
+from measure import listening, ms  # noqa: E402  (bench/measure.py)
 
 AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))] * 1000
-
-
-def listening(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def main() -> int:
@@ -77,7 +63,7 @@ def main() -> int:
     cpus = online_cpus()
     tmp = tempfile.mkdtemp(prefix="v4wwatch-")
     os.chmod(tmp, 0o755)
-    ns = netns.NetNamespace("v4wwatch-%d" % os.getpid()).create()
+    ns = netns.NetNamespace.of_this_process("v4wwatch").create()
     ns.enter()
     ns.add_veth("v4wwa", "v4wwb")
     ovs = OvsdbServer(_dir(tmp, "ovsdb")).create().start()
@@ -174,7 +160,7 @@ def main() -> int:
             if not values:
                 continue
             print("%-37s p50 %6.2f ms  p99 %6.2f ms  (n=%d)"
-                  % (label + ":", pct(values, .5), pct(values, .99), n))
+                  % (label + ":", ms(values, .5), ms(values, .99), n))
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(30)

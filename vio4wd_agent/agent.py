@@ -164,16 +164,15 @@ class Agent:
                  getattr(old, f.name) != getattr(new, f.name)]
         if new.bind_vfio_pci:           # new devices, or ones fixed since
             vfio.bind_all(list(new.bind_vfio_pci))
-        # A static relay whose pin alone changed is moved, not re-made.
-        want = {spec.relay_id: _unpinned(spec)
-                for spec in new.static_relays}
-        have = {i: _unpinned(spec)
-                for i, spec in self.manager.claims("static").items()}
-        full = {spec.relay_id: spec for spec in new.static_relays}
+        want = {spec.relay_id: spec for spec in new.static_relays}
+        have = self.manager.claims("static")
+        # A static relay whose pin alone changed is moved (SetPins below),
+        # not re-made.
+        changed = sorted(i for i in set(want) | set(have)
+                         if i not in want or i not in have or
+                         _unpinned(want[i]) != _unpinned(have[i]))
         removed = added = failed = 0
-        for relay_id, spec in sorted(have.items()):
-            if want.get(relay_id) == spec:
-                continue
+        for relay_id in (i for i in changed if i in have):
             try:
                 self.manager.submit(RemoveRelay(relay_id, source="static",
                                                 conditional=True)).result()
@@ -181,16 +180,14 @@ class Agent:
             except exception.Vio4wdException as exc:
                 LOG.error("reload: static relay %d not removed: %s",
                           relay_id, exc)
-        for relay_id, spec in sorted(want.items()):
-            if have.get(relay_id) == spec:
-                continue
+        for relay_id in (i for i in changed if i in want):
             try:
-                self.manager.submit_add(full[relay_id], "static").result()
+                self.manager.submit_add(want[relay_id], "static").result()
                 added += 1
             except exception.Vio4wdException as exc:
                 failed += 1
                 LOG.error("reload: static relay %d (VF %s) not added: %s",
-                          relay_id, spec.vf, exc)
+                          relay_id, want[relay_id].vf, exc)
         moved = self.manager.submit(SetPins(new.pins)).result()
         self.settings = dataclasses.replace(
             old, static_relays=new.static_relays, pins=new.pins,

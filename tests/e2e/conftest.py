@@ -30,8 +30,7 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
 @pytest.fixture(scope="session", autouse=True)
 def e2e_netns(guest_image: tuple[str, str]
               ) -> Iterator[netns.NetNamespace]:
-    netns.reap_stale("v4we2e")      # left by runs that were killed
-    ns = netns.NetNamespace("v4we2e-%d" % os.getpid()).create()
+    ns = netns.NetNamespace.of_this_process("v4we2e").create()
     ns.enter()
     yield ns
     ns.delete()

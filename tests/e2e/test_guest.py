@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
-import time
 
 from tests.functional import util
 from tests.functional.agentproc import native_agent
@@ -106,4 +105,3 @@ def test_guest_traffic_through_a_relay_learnt_from_libvirt(
         if os.path.exists(console):
             with open(console, errors="replace") as f:
                 print(f.read()[-4000:])
-        time.sleep(0)

@@ -31,6 +31,15 @@ def private_config(tmp_path) -> str:
                 "ipc": tmp_path / "ipc"}
 
 
+def legacy_basics(cpus: dict[str, int], hugepage_dir: str | None,
+                  socks: object) -> str:
+    """The legacy lines every test agent needs: its CPUs, hugepages and
+    socket directory."""
+    return ("VIRTIOFWD_CPU_MASK=%d\nVIRTIOFWD_MASTER_LCORE=%d\n"
+            "VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%s\nVIRTIOFWD_SOCKET_DIR=%s\n"
+            % (cpus["worker"], cpus["main"], hugepage_dir or "", socks))
+
+
 class AgentProcess:
     def __init__(self, tmp_path, legacy: str, native: str = "") -> None:
         self.base = tmp_path

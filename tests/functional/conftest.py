@@ -42,8 +42,7 @@ def workdir() -> Iterator[str]:
 def test_netns() -> Iterator[netns.NetNamespace]:
     """The session runs inside its own namespace: veths, af_packet ports
     and every process the tests start stay away from the host's network."""
-    netns.reap_stale("v4wtest")     # left by runs that were killed
-    ns = netns.NetNamespace("v4wtest-%d" % os.getpid()).create()
+    ns = netns.NetNamespace.of_this_process("v4wtest").create()
     ns.enter()
     yield ns
     ns.delete()

@@ -19,6 +19,13 @@ class OvsdbServer:
         self.remote = "unix:" + self.sock
         self.pid: int | None = None
 
+    @property
+    def agent_config(self) -> str:
+        """The agent's config lines that make this server its port
+        control."""
+        return ("[control]\nport_control = ovsdb\n[ovsdb]\nconnection = %s\n"
+                % self.remote)
+
     def create(self) -> "OvsdbServer":
         subprocess.run(["ovsdb-tool", "create", self.db, SCHEMA], check=True)
         return self

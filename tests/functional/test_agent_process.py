@@ -18,7 +18,8 @@ import pytest
 from tests.functional import util
 from tests.functional.conftest import connected  # noqa: F401
 
-from tests.functional.agentproc import AGENT, AgentProcess  # noqa: F401
+from tests.functional.agentproc import (  # noqa: F401
+    AGENT, AgentProcess, legacy_basics)
 
 
 @pytest.fixture
@@ -89,14 +90,9 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
 
 def test_sigint_stops_cleanly(tmp_path, agent_dirs, cpus, hugepage_dir):
     socks, run = agent_dirs
-    agent = AgentProcess(tmp_path, """\
-        VIRTIOFWD_CPU_MASK=%(worker)d
-        VIRTIOFWD_MASTER_LCORE=%(main)d
-        VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
-        VIRTIOFWD_SOCKET_DIR=%(socks)s
-        VIRTIOFWD_STATIC_VFS=net_null32=5
-        VIRTIOFWD_PID_DIR=%(run)s
-        """ % dict(cpus, huge=hugepage_dir or "", socks=socks, run=run),
+    agent = AgentProcess(
+        tmp_path, legacy_basics(cpus, hugepage_dir, socks) +
+        "VIRTIOFWD_STATIC_VFS=net_null32=5\nVIRTIOFWD_PID_DIR=%s\n" % run,
         native="[dataplane]\nfile_prefix = v4wagent%d\n" % os.getpid())
     agent.start()
     util.wait_for((socks / "virtio-forwarder5.sock").exists, timeout=30,
@@ -171,18 +167,15 @@ def test_missing_legacy_file(tmp_path):
 def test_legacy_core_scheduler_and_vf_token(tmp_path, agent_dirs, cpus,
                                             hugepage_dir):
     socks, run = agent_dirs
-    agent = AgentProcess(tmp_path, """\
-        VIRTIOFWD_CPU_MASK=%(worker)d
-        VIRTIOFWD_MASTER_LCORE=%(main)d
-        VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
-        VIRTIOFWD_SOCKET_DIR=%(socks)s
+    agent = AgentProcess(tmp_path, legacy_basics(cpus, hugepage_dir, socks) +
+                         textwrap.dedent("""\
         VIRTIOFWD_STATIC_VFS=(net_null33=1 net_null34=2)
         VIO4WD_CORE_SCHED_ENABLE=true
         VIO4WD_CORE_SCHED_SENSITIVITY=30
         VIO4WD_CORE_SCHED_POLL_INTERVAL=0.5
         VIO4WD_CORE_SCHED_LOG_LEVEL=7
         VIRTIOFWD_VFIO_VF_TOKEN=0
-        """ % dict(cpus, huge=hugepage_dir or "", socks=socks),
+        """),
         native="[dataplane]\nfile_prefix = v4wsched%d\n" % os.getpid())
     agent.start().wait_ready()
     try:

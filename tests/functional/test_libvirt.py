@@ -10,6 +10,8 @@ socket was there first.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import grp
 import os
 import pwd
@@ -56,8 +58,18 @@ def lv(libvirtd):
     conn.close()
 
 
-def libvirt_agent(tmp_path, cpus, hugepage_dir, lv, name: str,
-                  extra: str = ""):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def watch(tmp_path, cpus, hugepage_dir, lv):  # type: ignore[no-untyped-def]
+    """``with watch(name, extra_config) as (agent, conn)``: see watching."""
+    return functools.partial(watching, tmp_path, cpus, hugepage_dir, lv)
+
+
+@contextlib.contextmanager
+def watching(tmp_path, cpus, hugepage_dir, lv, name: str,
+             extra: str = ""):  # type: ignore[no-untyped-def]
+    """An agent watching ``lv`` (its sockets in a directory of its own),
+    started and connected to libvirtd, and a libvirt connection for the
+    test; both closed at the end."""
     socks = os.path.join(lv.base, "socks-" + name)
     agent = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
         [vhost]
@@ -72,7 +84,18 @@ def libvirt_agent(tmp_path, cpus, hugepage_dir, lv, name: str,
         hook_socket = %s
         """) % (socks, lv.uri, lv.hook_socket) + textwrap.dedent(extra), name)
     agent.socks = socks
-    return agent
+    agent.start().wait_ready()
+    conn = lv.conn()
+    try:
+        util.wait_for(lambda: "connected; watching domains" in
+                      agent.output(), what="the watcher connected")
+        yield agent, conn
+    finally:
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass                # closed by the test already
+        agent.stop()
 
 
 def connected(path: str) -> bool:
@@ -90,13 +113,8 @@ def paths(agent) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {r.vhost.vhost_socket_name: i for i, r in relays(agent).items()}
 
 
-def test_domains_drive_relays(tmp_path, cpus, hugepage_dir, lv):
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvstatic")
-    agent.start().wait_ready()
-    conn = lv.conn()
-    try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
+def test_domains_drive_relays(lv, watch):
+    with watch("lvstatic") as (agent, conn):
         s1 = os.path.join(agent.socks, "virtio-forwarder1.sock")
         s2 = os.path.join(agent.socks, "virtio-forwarder2.sock")
         # A domain of another switch (defined only: its QEMU would wait
@@ -145,23 +163,15 @@ def test_domains_drive_relays(tmp_path, cpus, hugepage_dir, lv):
         assert "foreign" not in agent.output()
         foreign.undefine()
         assert agent.proc.poll() is None
-    finally:
-        conn.close()
-        agent.stop()
 
 
 def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
-        tmp_path, cpus, hugepage_dir, lv, veth):
+        lv, watch, veth):
     vf_if, _ = veth()
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvdyn", """\
+    with watch("lvdyn", """\
         [vhost]
         dynamic_sockets = true
-        """)
-    agent.start().wait_ready()
-    conn = lv.conn()
-    try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
+        """) as (agent, conn):
         a = os.path.join(agent.socks, "vhu5a1b2c3d-4e")
         b = os.path.join(agent.socks, "vhu5a1b2c3d-4f")
         dom = conn.defineXML(domain_xml("vm-dyn", [
@@ -188,22 +198,13 @@ def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
         util.wait_for(lambda: relays(agent) == {}, timeout=10,
                       what="relays of the stopped transient domain removed")
         assert "stopped for 1 s" in agent.output()
-    finally:
-        conn.close()
-        agent.stop()
 
 
-def test_transient_domains_get_their_sockets_from_the_hook(
-        tmp_path, cpus, hugepage_dir, lv):
+def test_transient_domains_get_their_sockets_from_the_hook(lv, watch):
     """``virsh create`` sends no event before QEMU starts, and QEMU does
     not start without its peer: libvirtd's qemu hook (installed by
     vio4wd-libvirt-hook --install) hands the XML over at prepare."""
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvhook")
-    agent.start().wait_ready()
-    conn = lv.conn()
-    try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
+    with watch("lvhook") as (agent, conn):
         assert "libvirt hook requests taken on %s" % lv.hook_socket in \
             agent.output()
         s1 = os.path.join(agent.socks, "virtio-forwarder1.sock")
@@ -239,18 +240,10 @@ def test_transient_domains_get_their_sockets_from_the_hook(
                       what="relays of vm-t removed")
         assert not os.path.exists(s1)
         assert agent.proc.poll() is None
-    finally:
-        conn.close()
-        agent.stop()
 
 
-def test_libvirtd_restart_is_survived(tmp_path, cpus, hugepage_dir, lv):
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvrestart")
-    agent.start().wait_ready()
-    conn = lv.conn()
-    try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
+def test_libvirtd_restart_is_survived(lv, watch):
+    with watch("lvrestart") as (agent, conn):
         s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
         s4 = os.path.join(agent.socks, "virtio-forwarder4.sock")
         vm3 = conn.defineXML(domain_xml("vm3", [Nic(s3)]))
@@ -269,29 +262,20 @@ def test_libvirtd_restart_is_survived(tmp_path, cpus, hugepage_dir, lv):
             what="the watcher reconnected")
 
         # Events flow again, and the resync neither dropped nor doubled.
-        conn = lv.conn()
-        conn.defineXML(domain_xml("vm4", [Nic(s4)]))
-        util.wait_for(lambda: sorted(relays(agent)) == [3, 4],
-                      what="relay 4 after the restart")
-        vm3 = conn.lookupByName("vm3")
-        vm3.destroy()
-        vm3.undefine()
-        util.wait_for(lambda: sorted(relays(agent)) == [4],
-                      what="relay 3 gone with its domain")
+        with contextlib.closing(lv.conn()) as conn:
+            conn.defineXML(domain_xml("vm4", [Nic(s4)]))
+            util.wait_for(lambda: sorted(relays(agent)) == [3, 4],
+                          what="relay 4 after the restart")
+            vm3 = conn.lookupByName("vm3")
+            vm3.destroy()
+            vm3.undefine()
+            util.wait_for(lambda: sorted(relays(agent)) == [4],
+                          what="relay 3 gone with its domain")
         assert agent.proc.poll() is None
-    finally:
-        conn.close()
-        agent.stop()
 
 
-def test_bad_domains_are_logged_and_skipped(tmp_path, cpus, hugepage_dir,
-                                           lv):
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvbad")
-    agent.start().wait_ready()
-    conn = lv.conn()
-    try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
+def test_bad_domains_are_logged_and_skipped(lv, watch):
+    with watch("lvbad") as (agent, conn):
         good = os.path.join(agent.socks, "virtio-forwarder6.sock")
         conn.defineXML(domain_xml("good", [Nic(good)]))
         util.wait_for(lambda: sorted(relays(agent)) == [6], what="relay 6")
@@ -325,13 +309,10 @@ def test_bad_domains_are_logged_and_skipped(tmp_path, cpus, hugepage_dir,
         conn.lookupByName("thief").undefine()
         assert sorted(relays(agent)) == [6, 7]
         assert agent.proc.poll() is None
-    finally:
-        conn.close()
-        agent.stop()
 
 
-def test_libvirt_ovsdb_and_static_share_one_manager(tmp_path, cpus,
-                                                    hugepage_dir, lv, veth):
+def test_libvirt_ovsdb_and_static_share_one_manager(tmp_path, lv, watch,
+                                                    veth):
     """libvirt knows the socket, OVSDB the VF: one relay, built by both.
     A domain that wants a static relay's socket the other way round is
     refused with a line naming both, and the static relay is untouched."""
@@ -341,51 +322,39 @@ def test_libvirt_ovsdb_and_static_share_one_manager(tmp_path, cpus,
     ovs = OvsdbServer(base).create().start()
     ovs.vsctl("--no-wait", "add-br", "br-int")
     vf_if, _ = veth()
-    agent = libvirt_agent(tmp_path, cpus, hugepage_dir, lv, "lvmix", """\
-        [control]
-        port_control = ovsdb
-        [ovsdb]
-        connection = %s
-        [relay]
-        static_vfs = net_null5=5
-        """ % ovs.remote)
-    agent.start().wait_ready()
-    conn = lv.conn()
     try:
-        util.wait_for(lambda: "connected; watching domains" in
-                      agent.output(), what="the watcher connected")
-        s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
-        s5 = os.path.join(agent.socks, "virtio-forwarder5.sock")
-        conn.defineXML(domain_xml("vm-b", [Nic(s3)]))
-        util.wait_for(lambda: 3 in relays(agent), what="relay 3 (libvirt)")
-        assert not relays(agent)[3].HasField("vf")
-        ovs.vsctl("--no-wait", "add-port", "br-int", vf_if, "--", "set",
-                  "Interface", vf_if, "external_ids:virtio_forwarder=3")
-        util.wait_for(lambda: relays(agent)[3].HasField("vf"),
-                      what="OVSDB's VF on libvirt's relay 3")
-        assert relays(agent)[3].vf.pci_addr_str == "net_af_packet_ovs3"
-        assert relays(agent)[3].vhost.vhost_socket_name == s3
+        with watch("lvmix", ovs.agent_config +
+                   "[relay]\nstatic_vfs = net_null5=5\n") as (agent, conn):
+            s3 = os.path.join(agent.socks, "virtio-forwarder3.sock")
+            s5 = os.path.join(agent.socks, "virtio-forwarder5.sock")
+            conn.defineXML(domain_xml("vm-b", [Nic(s3)]))
+            util.wait_for(lambda: 3 in relays(agent), what="relay 3 (libvirt)")
+            assert not relays(agent)[3].HasField("vf")
+            ovs.vsctl("--no-wait", "add-port", "br-int", vf_if, "--", "set",
+                      "Interface", vf_if, "external_ids:virtio_forwarder=3")
+            util.wait_for(lambda: relays(agent)[3].HasField("vf"),
+                          what="OVSDB's VF on libvirt's relay 3")
+            assert relays(agent)[3].vf.pci_addr_str == "net_af_packet_ovs3"
+            assert relays(agent)[3].vhost.vhost_socket_name == s3
 
-        conn.defineXML(domain_xml("vm-a", [Nic(s5, "server")]))
-        out = util.wait_for(lambda: "libvirt/vm-a: socket %s not served"
-                            % s5 in agent.output() and agent.output(),
-                            what="the conflict logged")
-        assert "static" in out.split("libvirt/vm-a: socket")[1].split(
-            "\n")[0]
-        assert relays(agent)[5].vf.pci_addr_str == "net_null5"
-        assert os.path.exists(s5)
+            conn.defineXML(domain_xml("vm-a", [Nic(s5, "server")]))
+            out = util.wait_for(lambda: "libvirt/vm-a: socket %s not served"
+                                % s5 in agent.output() and agent.output(),
+                                what="the conflict logged")
+            assert "static" in out.split("libvirt/vm-a: socket")[1].split(
+                "\n")[0]
+            assert relays(agent)[5].vf.pci_addr_str == "net_null5"
+            assert os.path.exists(s5)
 
-        # OVSDB lets go of the VF: the socket stays for libvirt.
-        ovs.vsctl("--no-wait", "remove", "Interface", vf_if,
-                  "external_ids", "virtio_forwarder")
-        util.wait_for(lambda: not relays(agent)[3].HasField("vf"),
-                      what="VF detached from relay 3")
-        assert os.path.exists(s3)
-        conn.lookupByName("vm-b").undefine()
-        util.wait_for(lambda: sorted(relays(agent)) == [5],
-                      what="relay 3 gone with its domain")
-        assert agent.proc.poll() is None
+            # OVSDB lets go of the VF: the socket stays for libvirt.
+            ovs.vsctl("--no-wait", "remove", "Interface", vf_if,
+                      "external_ids", "virtio_forwarder")
+            util.wait_for(lambda: not relays(agent)[3].HasField("vf"),
+                          what="VF detached from relay 3")
+            assert os.path.exists(s3)
+            conn.lookupByName("vm-b").undefine()
+            util.wait_for(lambda: sorted(relays(agent)) == [5],
+                          what="relay 3 gone with its domain")
+            assert agent.proc.poll() is None
     finally:
-        conn.close()
-        agent.stop()
         ovs.stop()

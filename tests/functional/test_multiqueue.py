@@ -4,6 +4,7 @@ its order, and the totals add up."""
 from __future__ import annotations
 
 import collections
+import time
 
 from vio4wd_agent.demo import rawport
 from vio4wd_agent.relay.model import Direction
@@ -33,7 +34,7 @@ def test_four_queue_pairs_64_flows(engine, sockdir, veth, vm_factory,
             port.send(rawport.udp_frame(VM_MAC, KERNEL_MAC, flow, n))
             seq += 1
             if seq % 32 == 0:
-                util.time.sleep(0.001)
+                time.sleep(0.001)
     got = port.receive_flows(timeout=20, until=flows * per_flow)
 
     a = util.wait_stable(lambda: engine.relay(40).vf_to_vm)
@@ -107,7 +108,7 @@ def test_vf_with_several_queues(engine, sockdir, veth, vm_factory,
     for n in range(10):
         for flow in range(64):
             port.send(rawport.udp_frame(VM_MAC, KERNEL_MAC, flow, n))
-        util.time.sleep(0.002)
+        time.sleep(0.002)
     got = port.receive_flows(timeout=20, until=640)
     a = util.wait_stable(lambda: engine.relay(42).vf_to_vm)
     assert a.rx_pkts == 640 and a.tx_pkts + a.dropped_pkts == 640

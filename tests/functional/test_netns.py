@@ -26,3 +26,13 @@ def test_reap_stale_takes_only_dead_owners():
     finally:
         for ns in (dead, live, other):
             ns.delete()
+
+
+def test_a_process_namespace_reaps_before_it_is_named():
+    dead = netns.NetNamespace("v4wreap-4194305").create()
+    try:
+        ns = netns.NetNamespace.of_this_process("v4wreap")
+        assert ns.name == "v4wreap-%d" % os.getpid()
+        assert dead.name not in names()
+    finally:
+        dead.delete()

@@ -4,7 +4,6 @@ ovs-vsctl --no-wait), keys added, changed and removed, the server
 restarted, junk ignored, and traffic through a relay OVSDB asked for."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
@@ -43,12 +42,8 @@ def test_interfaces_drive_relays(tmp_path, cpus, hugepage_dir, ovsdb, veth,
                                  vm_factory, kernel_port):
     ifs = [veth() for _ in range(3)]
     add_port(ovsdb, ifs[0][0], virtio_forwarder="3")
-    agent = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
-        [control]
-        port_control = ovsdb
-        [ovsdb]
-        connection = %s
-        """) % ovsdb.remote, "ovs")
+    agent = native_agent(tmp_path, cpus, hugepage_dir, ovsdb.agent_config,
+                         "ovs")
     agent.start().wait_ready()
     try:
         # Rows that were there before the agent: synced at start.
@@ -106,12 +101,8 @@ def test_unreachable_ovsdb_is_retried(tmp_path, cpus, hugepage_dir, veth):
     base = tmp_path / "late"
     base.mkdir()
     server = OvsdbServer(base).create()
-    agent = native_agent(tmp_path, cpus, hugepage_dir, textwrap.dedent("""\
-        [control]
-        port_control = ovsdb
-        [ovsdb]
-        connection = %s
-        """) % server.remote, "ovslate")
+    agent = native_agent(tmp_path, cpus, hugepage_dir, server.agent_config,
+                         "ovslate")
     agent.start().wait_ready()
     try:
         util.wait_for(lambda: "not reachable yet" in agent.output(),

@@ -7,15 +7,11 @@ import os
 import signal
 
 from tests.functional import util
-from tests.functional.agentproc import AgentProcess
+from tests.functional.agentproc import AgentProcess, legacy_basics
 from tests.functional.test_ovsdb import relays
 
 LEGACY = """\
-VIRTIOFWD_CPU_MASK=%(worker)d
-VIRTIOFWD_MASTER_LCORE=%(main)d
 VIRTIOFWD_LOG_LEVEL=6
-VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
-VIRTIOFWD_SOCKET_DIR=%(socks)s
 VIRTIOFWD_SOCKET_OWNER=%(owner)s
 VIRTIOFWD_STATIC_VFS=%(vfs)s
 VIO4WD_DEVICE_MAP=(0000:99:00.3=net_null43)
@@ -29,9 +25,9 @@ def vfs(agent) -> dict[int, str]:  # type: ignore[no-untyped-def]
 def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
                                                       hugepage_dir):
     socks = tmp_path / "socks"
-    values = dict(cpus, huge=hugepage_dir or "", socks=socks, owner="root",
-                  vfs="(net_null41=1 net_null42=2)")
-    agent = AgentProcess(tmp_path, LEGACY % values, native=(
+    basics = legacy_basics(cpus, hugepage_dir, socks)
+    values = dict(owner="root", vfs="(net_null41=1 net_null42=2)")
+    agent = AgentProcess(tmp_path, basics + LEGACY % values, native=(
         "[dataplane]\nfile_prefix = v4wreload%d\nexpected_relays = 6\n"
         % os.getpid()))
     agent.start().wait_ready()
@@ -46,7 +42,7 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
         # changes too, which only a restart applies
         values.update(vfs="(net_null41=1 net_null44=2 net_null45=4)",
                       owner="nobody")
-        agent.legacy.write_text(LEGACY % values)
+        agent.legacy.write_text(basics + LEGACY % values)
         agent.proc.send_signal(signal.SIGHUP)
         out = util.wait_for(lambda: "reload: static relays" in
                             agent.output() and agent.output(),
@@ -60,7 +56,7 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
         assert os.stat(socks / "virtio-forwarder1.sock").st_ino == inode
 
         # a bad file: named, and nothing moves
-        agent.legacy.write_text(LEGACY % dict(values, vfs="(junk)"))
+        agent.legacy.write_text(basics + LEGACY % dict(values, vfs="(junk)"))
         agent.proc.send_signal(signal.SIGHUP)
         out = util.wait_for(lambda: "reload: configuration error" in
                             agent.output() and agent.output(),
@@ -72,7 +68,7 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
                               3: "net_null43", 4: "net_null45"}
 
         # static VFs removed from the file go; port control's stay
-        agent.legacy.write_text(LEGACY % dict(values, vfs="()"))
+        agent.legacy.write_text(basics + LEGACY % dict(values, vfs="()"))
         agent.proc.send_signal(signal.SIGHUP)
         util.wait_for(lambda: vfs(agent) == {3: "net_null43"},
                       what="static relays removed")

@@ -24,7 +24,7 @@ from oslo_log import log as logging
 from vio4wd_agent import conf as vconf
 from vio4wd_agent import exception
 from vio4wd_agent.agent import Agent
-from vio4wd_agent.conf import legacy, settings
+from vio4wd_agent.conf import legacy, parsing, settings
 from vio4wd_agent.pidfile import PidFile
 
 LOG = logging.getLogger(__name__)
@@ -34,13 +34,6 @@ CLI_OPTS = [
                help="Read virtio-forwarder's /etc/default/virtioforwarder "
                     "format; its variables override the config files."),
 ]
-
-# Syslog level of VIRTIOFWD_LOG_LEVEL -> Python logging level.
-_PY_LEVELS = {0: py_logging.CRITICAL, 1: py_logging.CRITICAL,
-              2: py_logging.CRITICAL, 3: py_logging.ERROR,
-              4: py_logging.WARNING, 5: py_logging.INFO, 6: py_logging.INFO,
-              7: py_logging.DEBUG}
-
 
 def _fail(message: str) -> None:
     sys.stderr.write("vio4wd-agent: %s\n" % message)
@@ -72,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.setup(conf, "vio4wd")
     if old is not None:
         if old.log_level is not None:
-            py_logging.getLogger().setLevel(_PY_LEVELS[old.log_level])
+            py_logging.getLogger().setLevel(parsing.python_log_level(old.log_level))
         legacy.report(old)
     try:
         s = settings.build(conf, old.origins if old else None)
@@ -137,7 +130,7 @@ def reload(agent: Agent, args: list[str]) -> None:
                   "configuration is kept", error)
         return
     if old is not None and old.log_level is not None:
-        py_logging.getLogger().setLevel(_PY_LEVELS[old.log_level])
+        py_logging.getLogger().setLevel(parsing.python_log_level(old.log_level))
     else:
         py_logging.getLogger().setLevel(
             py_logging.DEBUG if conf.debug else py_logging.INFO)

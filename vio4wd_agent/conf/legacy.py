@@ -147,31 +147,23 @@ def _flag(name: str, value: Value) -> bool:
         return True
 
 
+def _number(name: str, value: Value, lo: float, hi: float | None = None,
+            kind: Callable[[str], Any] = float) -> Any:
+    text = _scalar(name, value)
+    try:
+        number = kind(text.strip())
+    except ValueError:
+        raise ConfigError(name=name, value=text,
+                          reason="not a number") from None
+    if not lo <= number <= (hi if hi is not None else float("inf")):
+        raise ConfigError(name=name, value=text,
+                          reason="must be between %g and %s"
+                          % (lo, "%g" % hi if hi is not None else "infinity"))
+    return number
+
+
 def _int(name: str, value: Value, lo: int, hi: int | None = None) -> int:
-    text = _scalar(name, value)
-    try:
-        number = int(text.strip())
-    except ValueError:
-        raise ConfigError(name=name, value=text,
-                          reason="not a number") from None
-    if number < lo or (hi is not None and number > hi):
-        raise ConfigError(name=name, value=text,
-                          reason="must be between %d and %s"
-                          % (lo, hi if hi is not None else "infinity"))
-    return number
-
-
-def _number(name: str, value: Value, lo: float, hi: float) -> float:
-    text = _scalar(name, value)
-    try:
-        number = float(text.strip())
-    except ValueError:
-        raise ConfigError(name=name, value=text,
-                          reason="not a number") from None
-    if not lo <= number <= hi:
-        raise ConfigError(name=name, value=text,
-                          reason="must be between %g and %g" % (lo, hi))
-    return number
+    return int(_number(name, value, lo, hi, int))
 
 
 def _each(name: str, value: Value, parse: Callable[[str], Any]) -> list[str]:

@@ -8,6 +8,7 @@ name so that the operator sees where the bad value came from.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 
 _PCI_RE = re.compile(
@@ -150,3 +151,13 @@ def parse_bool(text: str) -> bool:
     if value in ("", "0", "n", "no", "false", "off"):
         return False
     raise ValueError("%r is not a boolean" % text)
+
+
+# Syslog-style levels (0-7, as VIRTIOFWD_LOG_LEVEL) -> Python logging.
+_PY_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL,
+              3: logging.ERROR, 4: logging.WARNING, 5: logging.INFO,
+              6: logging.INFO, 7: logging.DEBUG}
+
+
+def python_log_level(syslog_level: int) -> int:
+    return _PY_LEVELS[syslog_level]

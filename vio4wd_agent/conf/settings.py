@@ -96,9 +96,8 @@ class Settings:
     pid_file: str | None
     state_dir: str | None
     control: ControlSettings
-    core_sched: CoreSchedSettings = CoreSchedSettings(
-        False, 5.0, 25.0, False, None)
-    bind_vfio_pci: tuple[str, ...] = ()
+    core_sched: CoreSchedSettings
+    bind_vfio_pci: tuple[str, ...]
 
 
 class _Namer:

@@ -176,7 +176,7 @@ def run(duration: float, rate: int, out: TextIO) -> int:
     vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
     workdir = tempfile.mkdtemp(prefix="vio4wd-demo-")
     huge = hugepages.Hugepages(os.path.join(workdir, "hugepages"), 512)
-    ns = netns.NetNamespace("vio4wd-demo-%d" % os.getpid())
+    ns = netns.NetNamespace.of_this_process("vio4wd-demo")
     agent = vm = traffic = None
     try:
         huge_dir = huge.setup()

@@ -55,6 +55,13 @@ class NetNamespace:
         self.name = name
         self._home: int | None = None
 
+    @classmethod
+    def of_this_process(cls, prefix: str) -> "NetNamespace":
+        """``<prefix>-<pid>``, after deleting the ones of that prefix whose
+        process died before it could (a killed run)."""
+        reap_stale(prefix)
+        return cls("%s-%d" % (prefix, os.getpid()))
+
     def create(self) -> "NetNamespace":
         ip("netns", "add", self.name)
         ip("link", "set", "lo", "up", netns=self.name)

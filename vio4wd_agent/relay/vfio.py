@@ -122,6 +122,7 @@ class Report:
 
 
 def ensure_module(sys_root: str = SYS) -> None:
+    """Load vfio-pci unless sysfs already lists the driver."""
     if not os.path.isdir(os.path.join(sys_root, "bus", "pci", "drivers",
                                       DRIVER)):
         done = subprocess.run(["modprobe", DRIVER], capture_output=True,
@@ -136,8 +137,7 @@ def bind_all(entries: list[str], sys_root: str = SYS,
     report = Report()
     if not entries:
         return report
-    if sys_root == SYS:
-        ensure_module(sys_root)
+    ensure_module(sys_root)
     for entry in entries:
         try:
             addresses = resolve(entry, sys_root)

@@ -1,28 +1,22 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The core scheduler's thread: every poll interval it reads the relays'
-counters, turns the difference into per-direction loads, asks the planner
-where they should run and submits the moves to the RelayManager (not
-journaled: a balance is a state of traffic, not a pin)."""
+"""The core scheduler's thread: every poll interval it samples the relays
+(the stats server's sample()/rates()), turns the rates into per-direction
+loads, asks the planner where they should run and submits the moves to the
+RelayManager (not journaled: a balance is a state of traffic, not a pin)."""
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Callable
 
 from vio4wd_agent import manager as mgr
+from vio4wd_agent.conf import parsing
+from vio4wd_agent.control import stats
 from vio4wd_agent.relay.engine import RelayEngine
-from vio4wd_agent.relay.model import Direction, RelayState
+from vio4wd_agent.relay.model import Direction
 from vio4wd_agent.scheduler import balance
 
 LOG = logging.getLogger(__name__)
-
-# syslog level (VIO4WD_CORE_SCHED_LOG_LEVEL) -> Python logging level
-_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL,
-           3: logging.ERROR, 4: logging.WARNING, 5: logging.INFO,
-           6: logging.INFO, 7: logging.DEBUG}
-
-_Sample = tuple[float, dict[int, tuple[int, int, int, int]]]
 
 
 class CoreBalancer:
@@ -41,11 +35,12 @@ class CoreBalancer:
         self.cpu_node = cpu_node
         self.moves = 0
         self.rounds = 0
-        self._last: _Sample | None = None
+        self._last: stats.Sample | None = None
+        self._workers: dict[int, int | None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if log_level is not None:
-            LOG.setLevel(_LEVELS[log_level])
+            LOG.setLevel(parsing.python_log_level(log_level))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run,
@@ -72,16 +67,17 @@ class CoreBalancer:
     def step(self) -> balance.Plan | None:
         """Sample; with a previous sample, plan and move.  Returns the plan
         (None on the first round)."""
-        now = time.monotonic()
-        relays = self.engine.relays()
-        sample = (now, {r.relay_id: _counters(r) for r in relays})
-        last, self._last = self._last, sample
+        now = stats.sample(self.engine)
+        last, self._last = self._last, now
         self.rounds += 1
         if last is None:
             return None
-        loads = self._loads(relays, last, sample)
-        workers = {cpu: self.cpu_node(cpu) for cpu in self.engine.workers()}
-        plan = balance.plan(loads, workers, sensitivity=self.sensitivity,
+        if self._workers is None:       # fixed once the data plane runs
+            self._workers = {cpu: self.cpu_node(cpu)
+                             for cpu in self.engine.workers()}
+        loads = self._loads(last, now)
+        plan = balance.plan(loads, self._workers,
+                            sensitivity=self.sensitivity,
                             cross_numa=self.cross_numa)
         for move in plan.moves:
             try:
@@ -95,7 +91,7 @@ class CoreBalancer:
                             move.dst, exc)
         LOG.debug("core scheduler: round %d: %d direction(s) on %d "
                   "worker(s), busiest %.0f, %d move(s)", self.rounds,
-                  len(loads), len(workers), plan.busiest_before,
+                  len(loads), len(self._workers), plan.busiest_before,
                   len(plan.moves))
         if plan.moves:
             LOG.info("core scheduler: %d direction(s) moved; busiest worker "
@@ -103,27 +99,20 @@ class CoreBalancer:
                      plan.busiest_before, plan.busiest_after)
         return plan
 
-    def _loads(self, relays: list[RelayState], last: _Sample,
-               sample: _Sample) -> list[balance.Load]:
-        dt = sample[0] - last[0]
+    def _loads(self, last: stats.Sample,
+               now: stats.Sample) -> list[balance.Load]:
+        """A relay new since the last sample has no rates yet (load 0),
+        so it stays where the data plane put it this round."""
+        dt = now[0] - last[0]
         pinned = self.manager.pinned()
         loads = []
-        for r in relays:
-            before, now = last[1].get(r.relay_id), sample[1][r.relay_id]
-            deltas = [b - a for a, b in zip(before, now)] if before else []
-            fresh = not deltas or min(deltas) < 0 or dt <= 0
+        for relay_id, state in now[1].items():
+            r = stats.rates(last[1].get(relay_id), state, dt)
             for i, d in enumerate(Direction):
-                load = 0.0 if fresh else balance.load_of(
-                    deltas[2 * i] / dt, deltas[2 * i + 1] / dt)
+                # rates: rx packets, rx bytes, ... for VF->VM, then VM->VF
                 loads.append(balance.Load(
-                    r.relay_id, d, r.direction(d).cpu, load,
-                    numa=r.numa_node,
-                    # a relay new since the last sample waits a round
-                    pinned=fresh or pinned.get(r.relay_id,
-                                               (False, False))[i]))
+                    relay_id, d, state.direction(d).cpu,
+                    balance.load_of(r[4 * i], r[4 * i + 1]),
+                    numa=state.numa_node,
+                    pinned=pinned.get(relay_id, (False, False))[i]))
         return loads
-
-
-def _counters(r: RelayState) -> tuple[int, int, int, int]:
-    return (r.vf_to_vm.rx_pkts, r.vf_to_vm.rx_bytes,
-            r.vm_to_vf.rx_pkts, r.vm_to_vf.rx_bytes)

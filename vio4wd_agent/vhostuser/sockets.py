@@ -19,7 +19,7 @@ LOG = logging.getLogger(__name__)
 
 
 class SocketInUse(Vio4wdException):
-    msg_fmt = "vhost-user socket %(path)s is in use by another process"
+    msg_fmt = "socket %(path)s is in use by another process"
 
 
 class NotASocket(Vio4wdException):

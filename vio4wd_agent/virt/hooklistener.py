@@ -23,7 +23,9 @@ import logging
 import os
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
 
@@ -79,13 +81,8 @@ class HookListener:
     def start(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o755,
                     exist_ok=True)
-        if _answered(self.path):
-            raise OSError("another process already answers on %s"
-                          % self.path)
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        # A live listener (another agent) is refused, a stale file removed.
+        sockets.clear_stale(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)           # never a moment wider than 0600
         try:
@@ -125,7 +122,8 @@ class HookListener:
                 self._stop.wait(0.5)
                 continue
             if not self._slots.acquire(blocking=False):
-                self._reply(conn, _error("too many hook requests at once"))
+                self._reply(conn, answer(
+                    errors=["too many hook requests at once"]))
                 conn.close()
                 continue
             threading.Thread(target=self._serve, args=(conn,),
@@ -141,39 +139,31 @@ class HookListener:
                 op, name, xml = parse_request(data)
             except (BadRequest, OSError) as exc:
                 LOG.warning("libvirt hook: bad request: %s", exc)
-                self._reply(conn, _error("bad request: %s" % exc))
+                self._reply(conn, answer(errors=["bad request: %s" % exc]))
                 return
             try:
-                answer = self.handler(op, name, xml)
+                reply = self.handler(op, name, xml)
             except Exception as exc:        # never kill the listener
                 LOG.exception("libvirt hook: %s %s failed", op, name)
-                answer = _error("%s %s failed: %s" % (op, name, exc))
-            self._reply(conn, answer)
+                reply = answer(errors=["%s %s failed: %s" % (op, name, exc)])
+            self._reply(conn, reply)
         finally:
             conn.close()
             self._slots.release()
 
     @staticmethod
-    def _reply(conn: socket.socket, answer: dict[str, Any]) -> None:
+    def _reply(conn: socket.socket, reply: dict[str, Any]) -> None:
         try:
-            conn.sendall(json.dumps(answer).encode() + b"\n")
+            conn.sendall(json.dumps(reply).encode() + b"\n")
         except OSError as exc:
             LOG.debug("libvirt hook: answer not delivered: %s", exc)
 
 
-def _answered(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-
-
-def _error(msg: str) -> dict[str, Any]:
-    return {"ok": False, "served": [], "errors": [msg], "warnings": []}
+def answer(served: Sequence[str] = (), errors: Sequence[str] = (),
+           warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """An answer to the hook: ok unless something was refused."""
+    return {"ok": not errors, "served": list(served),
+            "errors": list(errors), "warnings": list(warnings)}
 
 
 def _read_all(conn: socket.socket) -> bytes:

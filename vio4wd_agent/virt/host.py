@@ -34,10 +34,11 @@ import libvirt
 
 from vio4wd_agent import manager
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
+from vio4wd_agent.exception import Vio4wdException
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 from vio4wd_agent.virt import domain as domxml
-from vio4wd_agent.virt.hooklistener import HookListener
+from vio4wd_agent.virt.hooklistener import HookListener, answer
 
 LOG = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class LibvirtWatcher:
         if self._hook is not None:
             try:
                 self._hook.start()
-            except OSError as exc:
+            except (OSError, Vio4wdException) as exc:
                 LOG.error("libvirt hook socket %s not opened: %s; transient "
                           "domains need their sockets made beforehand",
                           self._hook.path, exc)
@@ -261,8 +262,17 @@ class LibvirtWatcher:
                                               self.stopped_grace, ev.uuid))
 
     def _persistent(self, uuid: str) -> bool:
+        return self._domain_is(uuid, "isPersistent")
+
+    def _active(self, uuid: str) -> bool:
+        return self._domain_is(uuid, "isActive")
+
+    def _domain_is(self, uuid: str, query: str) -> bool:
+        """A yes/no of libvirt about a domain; no when it (or the
+        connection) is gone."""
         try:
-            return bool(self._conn.lookupByUUIDString(uuid).isPersistent())
+            return bool(getattr(self._conn.lookupByUUIDString(uuid),
+                                query)())
         except (libvirt.libvirtError, AttributeError):
             return False
 
@@ -272,12 +282,6 @@ class LibvirtWatcher:
             _, uuid = heapq.heappop(self._timers)
             if not self._persistent(uuid) and not self._active(uuid):
                 self.drop(uuid, "stopped for %.0f s" % self.stopped_grace)
-
-    def _active(self, uuid: str) -> bool:
-        try:
-            return bool(self._conn.lookupByUUIDString(uuid).isActive())
-        except (libvirt.libvirtError, AttributeError):
-            return False
 
     # ---- domains -> claims ------------------------------------------------
     def resync(self) -> None:
@@ -311,18 +315,23 @@ class LibvirtWatcher:
     def apply_xml(self, uuid: str, xml: str) -> tuple[list[str], list[str]]:
         """Claim what the domain's XML asks for, withdraw what it no longer
         does; returns (sockets served, errors)."""
+        dom = self._parse(self.names.get(uuid, uuid), xml)
+        if dom is None:
+            return [], []
         with self._lock:
-            return self._apply_xml(uuid, xml)
+            return self._apply(uuid, dom)
 
-    def _apply_xml(self, uuid: str, xml: str) -> tuple[list[str], list[str]]:
-        name = self.names.get(uuid, uuid)
+    def _parse(self, name: str, xml: str) -> domxml.Domain | None:
         try:
-            dom = domxml.parse(xml, self.policy.directory, self.pattern,
-                               domxml.host_cpu_node)
+            return domxml.parse(xml, self.policy.directory, self.pattern,
+                                domxml.host_cpu_node)
         except domxml.DomainXMLError as exc:
             LOG.error("libvirt: domain %s: %s; its interfaces are skipped",
                       name, exc)
-            return [], []
+            return None
+
+    def _apply(self, uuid: str,
+               dom: domxml.Domain) -> tuple[list[str], list[str]]:
         self.names[uuid] = name = dom.name
         if dom.problems and self._problems.get(uuid) != dom.problems:
             for problem in dom.problems:
@@ -366,29 +375,25 @@ class LibvirtWatcher:
         they exist before its QEMU starts; ``release`` (the domain's QEMU
         is gone) counts as a stop.  Never calls libvirt."""
         try:
-            dom = domxml.parse(xml, self.policy.directory, self.pattern)
+            dom = domxml.parse(xml, self.policy.directory, self.pattern,
+                               domxml.host_cpu_node)
         except domxml.DomainXMLError as exc:
             LOG.warning("libvirt hook: domain %s: %s; ignored", name, exc)
-            return {"ok": True, "served": [], "errors": [],
-                    "warnings": ["domain XML not understood: %s" % exc]}
-        warnings = list(dom.problems)
+            return answer(warnings=["domain XML not understood: %s" % exc])
         if op == "release":
             if dom.uuid in self.claims:
                 self.events.put(Event("lifecycle", dom.uuid, dom.name,
                                       libvirt.VIR_DOMAIN_EVENT_STOPPED, -1))
-            return {"ok": True, "served": [], "errors": [],
-                    "warnings": warnings}
+            return answer(warnings=dom.problems)
         if not dom.interfaces:
-            return {"ok": True, "served": [], "errors": [],
-                    "warnings": warnings}
+            return answer(warnings=dom.problems)
         with self._lock:
             self.names.setdefault(dom.uuid, dom.name)
-            served, errors = self._apply_xml(dom.uuid, xml)
+            served, errors = self._apply(dom.uuid, dom)
         LOG.info("libvirt hook: domain %s prepared: %d socket(s) served%s",
                  dom.name, len(served),
                  ", %d refused" % len(errors) if errors else "")
-        return {"ok": not errors, "served": served, "errors": errors,
-                "warnings": warnings}
+        return answer(served, errors, dom.problems)
 
     def _spec(self, dom: domxml.Domain,
               iface: domxml.VhostInterface) -> RelaySpec:

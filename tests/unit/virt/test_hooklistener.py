@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from vio4wd_agent.cmd.libvirt_hook import ask_agent
+from vio4wd_agent.vhostuser.sockets import SocketInUse
 from vio4wd_agent.virt import hooklistener
 from vio4wd_agent.virt.hooklistener import HookListener
 
@@ -87,7 +88,7 @@ def test_a_failing_handler_is_an_error_answer(listener):
 
 
 def test_a_second_listener_does_not_steal_the_socket(listener):
-    with pytest.raises(OSError, match="already answers"):
+    with pytest.raises(SocketInUse, match="in use by another process"):
         HookListener(listener.path, lambda *a: {}).start()
     assert ask_agent(listener.path, {"op": "prepare", "domain": "vm4",
                                      "xml": "<d/>"}, 5)["ok"]
