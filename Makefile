@@ -27,6 +27,7 @@ demo: install
 GUEST_DIR ?= /var/cache/vio4wd/guest
 
 test: install
+	tools/install-host.sh
 	tools/build-guest.sh $(GUEST_DIR)
 	VIO4WD_GUEST_DIR=$(GUEST_DIR) $(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
 

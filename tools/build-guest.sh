@@ -1,28 +1,27 @@
 #!/usr/bin/env bash
 # Build a tiny guest for the end-to-end tests: Debian's kernel and a
 # busybox initramfs that loads virtio-net and runs the script in
-# $GUEST_SCRIPT (or tools/guest-init.sh) as init.
+# $GUEST_SCRIPT (or tools/guest-init.sh) as init.  Needs no network: the
+# kernel package is the one tools/install-host.sh fetched into
+# $VIO4WD_CACHE/debs (default /var/cache/vio4wd/debs).
 #   tools/build-guest.sh OUTDIR      -> OUTDIR/vmlinuz, OUTDIR/initramfs.gz
 set -euo pipefail
 out=${1:?usage: build-guest.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
+debs=${VIO4WD_CACHE:-/var/cache/vio4wd}/debs
 [[ -s $out/vmlinuz && -s $out/initramfs.gz ]] && exit 0
+deb=$(ls "$debs"/linux-image-*.deb 2>/dev/null | sort -V | tail -1 || true)
+if [[ -z $deb ]]; then
+  echo "build-guest: no kernel package in $debs; run tools/install-host.sh" \
+       "(make install) first" >&2
+  exit 1
+fi
+[[ -x /bin/busybox ]] || { echo "build-guest: /bin/busybox missing (busybox-static); run tools/install-host.sh" >&2; exit 1; }
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-kernel_pkg() {
-  apt-cache depends linux-image-amd64 2>/dev/null |
-    awk '/Depends: linux-image-/{print $2; exit}'
-}
-pkg=$(kernel_pkg)
-if [[ -z $pkg ]] || ! (cd "$work" && apt-get download -q "$pkg" >/dev/null 2>&1); then
-  apt-get update -q >/dev/null           # no package lists yet
-  pkg=$(kernel_pkg)
-  [[ -n $pkg ]] || { echo "build-guest: no linux-image-amd64 in apt" >&2; exit 1; }
-  (cd "$work" && apt-get download -q "$pkg" >/dev/null)
-fi
-dpkg -x "$work"/linux-image-*.deb "$work/kernel"
+dpkg -x "$deb" "$work/kernel"
 version=$(ls "$work/kernel/lib/modules")
 mods=$work/kernel/lib/modules/$version/kernel
 
@@ -42,6 +41,10 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
   esac
 done
 install -m 0755 "${GUEST_SCRIPT:-$here/guest-init.sh}" "$root/init"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.gz"
-cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz"
-chmod 0644 "$out/vmlinuz" "$out/initramfs.gz"
+# Written beside the target and renamed: a build cut short leaves no
+# half file that the check at the top would take for a finished one.
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.gz.tmp"
+cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz.tmp"
+chmod 0644 "$out/vmlinuz.tmp" "$out/initramfs.gz.tmp"
+mv "$out/initramfs.gz.tmp" "$out/initramfs.gz"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"

@@ -39,8 +39,8 @@ def e2e_netns(guest_image: tuple[str, str]
 @pytest.fixture(scope="session")
 def guest_image() -> tuple[str, str]:
     """(vmlinuz, initramfs): readable by QEMU's user, built when missing."""
-    # `make test` builds it first; from here it is built before the
-    # session enters its namespace (the kernel comes from apt).
+    # `make test` builds it first; from here it is built from the kernel
+    # package tools/install-host.sh fetched (no network needed).
     res = subprocess.run([os.path.join(ROOT, "tools", "build-guest.sh"),
                           GUEST_DIR], capture_output=True, text=True,
                          timeout=600)

@@ -9,6 +9,7 @@ engine errors come back as the same exception classes.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from typing import Any
 
 from vio4wd_agent import exception
@@ -40,6 +41,9 @@ class RemoteEngine:
     def __init__(self, eal_args: list[str]) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
+        # One call at a time on the pipe (a test may call from a sender
+        # thread and its main thread at once).
+        self._lock = threading.Lock()
         self._proc = ctx.Process(target=_serve, args=(child, eal_args),
                                  daemon=True)
         self._proc.start()
@@ -56,8 +60,9 @@ class RemoteEngine:
 
     def __getattr__(self, name: str) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
-            self._conn.send((name, args, kwargs))
-            return self._result()
+            with self._lock:
+                self._conn.send((name, args, kwargs))
+                return self._result()
         return call
 
     def close(self) -> None:

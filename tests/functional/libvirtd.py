@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A private libvirtd for the tests: its own mount namespace, where
-/run/libvirt, /etc/libvirt, /var/lib/libvirt, /var/log/libvirt and
-/var/cache/libvirt are directories of the test, and its sockets in a
-directory of the test; so it neither sees nor disturbs the host's libvirt,
-can be restarted at will, and is stopped by the PID we started.
+"""A private libvirtd for the tests: its own mount namespace, with a
+fresh tmpfs on /run and /etc/libvirt, /var/lib/libvirt, /var/log/libvirt
+and /var/cache/libvirt bound to directories of the test, and its sockets
+in a directory of the test; so it neither sees nor disturbs the host's
+libvirt (nor needs one ever to have run here), can be restarted at will,
+and is stopped by the PID we started.
 
-QEMU runs as libvirt-qemu (no security driver, no per-domain namespaces,
-serial output to files); whatever QEMU opens must be reachable by that
-user.  vio4wd's qemu hook is installed by its own installer, asking the
+QEMU runs as libvirt-qemu:kvm (the accounts tools/install-host.sh makes
+sure of; no security driver, no per-domain namespaces, serial output to
+files); whatever QEMU opens must be reachable by that user.  vio4wd's qemu hook is installed by its own installer, asking the
 agent on ``hook_socket``; with no agent there, it lets domains start.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import libvirt
 
+QEMU_USER, QEMU_GROUP = "libvirt-qemu", "kvm"
 DIRS = {"run": "/run/libvirt", "etc": "/etc/libvirt",
         "lib": "/var/lib/libvirt", "log": "/var/log/libvirt",
         "cache": "/var/cache/libvirt"}
@@ -43,7 +45,8 @@ class Libvirtd:
                     'log_outputs = "3:stderr"\n' % self.sock_dir)
         with open(os.path.join(etc, "qemu.conf"), "w") as f:
             f.write('stdio_handler = "file"\nsecurity_driver = "none"\n'
-                    'namespaces = []\n')
+                    'namespaces = []\nuser = "%s"\ngroup = "%s"\n'
+                    % (QEMU_USER, QEMU_GROUP))
         self.hook_socket = os.path.join(base, "hook.sock")
         subprocess.run([sys.executable, "-m", "vio4wd_agent.cmd.libvirt_hook",
                         "--install", "--hooks-dir",
@@ -53,8 +56,14 @@ class Libvirtd:
 
     def start(self, timeout: float = 30) -> "Libvirtd":
         self.starts += 1
-        mounts = " && ".join("mount --bind %s %s" % (
-            os.path.join(self.base, d), target) for d, target in DIRS.items())
+        # /run gets a tmpfs of its own (nothing of the host's runtime state
+        # is needed or touched); every other target is made if missing,
+        # so a host where libvirtd never ran works the same.
+        mounts = " && ".join(
+            ["mount -t tmpfs -o mode=0755 tmpfs /run"] +
+            ["mkdir -p %s && mount --bind %s %s" % (
+                target, os.path.join(self.base, d), target)
+             for d, target in DIRS.items()])
         log = open(os.path.join(self.base, "libvirtd.%d.log" % self.starts),
                    "w")
         # exec: the PID we hold is libvirtd's own

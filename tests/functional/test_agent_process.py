@@ -39,8 +39,8 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
         VIRTIOFWD_LOG_LEVEL=6
         VIRTIOFWD_HUGETLBFS_MOUNT_POINT=%(huge)s
         VIRTIOFWD_SOCKET_DIR=%(socks)s
-        VIRTIOFWD_SOCKET_OWNER=nobody
-        VIRTIOFWD_SOCKET_GROUP=nogroup
+        VIRTIOFWD_SOCKET_OWNER=libvirt-qemu
+        VIRTIOFWD_SOCKET_GROUP=kvm
         VIRTIOFWD_STATIC_VFS=(0000:99:00.1=0 net_null31=1 0000:99:00.2=2)
         VIO4WD_DEVICE_MAP=(0000:99:00.1=net_null30)
         VIRTIOFWD_CPU_PINS=(0:%(worker)d,%(worker)d)
@@ -62,8 +62,8 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
         for sock in (sock0, sock1):
             st = os.stat(sock)
             assert stat.S_ISSOCK(st.st_mode)
-            assert st.st_uid == pwd.getpwnam("nobody").pw_uid
-            assert st.st_gid == grp.getgrnam("nogroup").gr_gid
+            assert st.st_uid == pwd.getpwnam("libvirt-qemu").pw_uid
+            assert st.st_gid == grp.getgrnam("kvm").gr_gid
             assert stat.S_IMODE(st.st_mode) == 0o660
         assert not (socks / "virtio-forwarder2.sock").exists()
 

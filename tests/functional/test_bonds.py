@@ -7,6 +7,7 @@ import pytest
 
 from vio4wd_agent import exception
 from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.demo import rawport
 from tests.functional import util
 from tests.functional.conftest import KERNEL_MAC, VM_MAC, connected
 
@@ -38,7 +39,9 @@ def test_active_backup_fails_over(engine, sockdir, vm_factory, kernel_port,
         util.wait_for(lambda: engine.relay(50).vm_to_vf.tx_pkts >
                       before + count, what="VM traffic through the bond")
         vm.cmd("stop")
-        util.wait_stable(lambda: engine.relay(50).vm_to_vf)
+        sent = vm.port_stats().tx_packets
+        util.drained(lambda: engine.relay(50).vm_to_vf,
+                     lambda d: d.held == 0 and d.rx_pkts == sent)
 
     # VM -> bond -> active member 0 (the kernel sees it on that tap).
     b0, b1 = rx(ifs[0]), rx(ifs[1])
@@ -47,7 +50,7 @@ def test_active_backup_fails_over(engine, sockdir, vm_factory, kernel_port,
 
     # Member 0 loses its link: the bond moves to member 1, traffic goes on.
     test_netns.link_set(ifs[0], "down")
-    util.wait_for(lambda: engine.relay(50).active_member == 1, timeout=10,
+    util.wait_for(lambda: engine.relay(50).active_member == 1,
                   what="failover to member 1")
     b0, b1 = rx(ifs[0]), rx(ifs[1])
     vm_sends(1000)
@@ -55,15 +58,18 @@ def test_active_backup_fails_over(engine, sockdir, vm_factory, kernel_port,
 
     # And frames from the kernel on the now active member reach the VM.
     vm.forward("rxonly")
-    kernel_port(ifs[1]).send_frames(VM_MAC, KERNEL_MAC, 200)
-    util.wait_for(lambda: vm.port_stats().rx_packets >= 200,
-                  what="VM receives through member 1")
-    out = util.wait_stable(lambda: engine.relay(50).vm_to_vf)
+    port = kernel_port(ifs[1])
+    rx0 = vm.port_stats().rx_packets
+    util.send_paced(lambda i: port.send(rawport.frame(VM_MAC, KERNEL_MAC, i)),
+                    200, lambda: vm.port_stats().rx_packets - rx0,
+                    what="the VM (through member 1)")
+    out = util.drained(lambda: engine.relay(50).vm_to_vf,
+                       lambda d: d.held == 0)
     assert out.rx_pkts == out.tx_pkts + out.dropped_pkts
 
     # Member 0's link returns: it is back in, and primary again.
     test_netns.link_set(ifs[0], "up")
-    util.wait_for(lambda: engine.relay(50).active_member == 0, timeout=10,
+    util.wait_for(lambda: engine.relay(50).active_member == 0,
                   what="member 0 primary again")
     b0 = rx(ifs[0])
     vm_sends(1000)

@@ -4,14 +4,13 @@ directions crowded on one worker are spread by their measured load,
 pinned ones stay."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from vio4wd_agent.manager import MoveDirection, RelayManager
 from vio4wd_agent.relay.model import Direction, RelaySpec
 from vio4wd_agent.scheduler.daemon import CoreBalancer
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
+from tests.functional import util
 
 A = Direction.VF_TO_VM
 
@@ -39,9 +38,15 @@ def crowd(mgr, remote, policy, ids, pinned=()):
     assert {remote.relay(i).vf_to_vm.cpu for i in ids} == {1}
 
 
-def balance_round(balancer):
+def balance_round(balancer, remote, ids):
+    """Two samples with real traffic on every relay between them (not a
+    fixed time: three workers share one CPU here, and a loaded machine
+    may run them very little for a while)."""
     balancer.step()
-    time.sleep(0.5)
+    base = {i: remote.relay(i).vf_to_vm.rx_pkts for i in ids}
+    util.wait_for(lambda: all(remote.relay(i).vf_to_vm.rx_pkts >
+                              base[i] + 100000 for i in ids),
+                  what="traffic on every relay between two samples")
     return balancer.step()
 
 
@@ -49,13 +54,13 @@ def test_crowded_directions_are_spread(managed):
     mgr, remote, policy = managed
     crowd(mgr, remote, policy, (40, 41, 42))
     balancer = CoreBalancer(mgr, remote, poll_interval=1, sensitivity=25)
-    plan = balance_round(balancer)
+    plan = balance_round(balancer, remote, (40, 41, 42))
     assert plan is not None and len(plan.moves) == 2, plan
     assert sorted(remote.relay(i).vf_to_vm.cpu for i in (40, 41, 42)) == \
         [1, 2, 3]
     assert plan.busiest_after < plan.busiest_before * 0.75
     # balanced now: the next round leaves things where they are
-    assert balance_round(balancer).moves == []
+    assert balance_round(balancer, remote, (40, 41, 42)).moves == []
     # the scheduler's moves are not pins
     assert mgr.pinned()[40] == (False, False)
 
@@ -65,7 +70,7 @@ def test_pinned_directions_stay(managed):
     crowd(mgr, remote, policy, (43, 44), pinned=(43,))
     assert mgr.pinned()[43] == (True, False)
     balancer = CoreBalancer(mgr, remote, poll_interval=1, sensitivity=25)
-    plan = balance_round(balancer)
+    plan = balance_round(balancer, remote, (43, 44))
     assert [(m.relay_id, m.src) for m in plan.moves] == [(44, 1)]
     assert remote.relay(43).vf_to_vm.cpu == 1
     assert remote.relay(44).vf_to_vm.cpu in (2, 3)

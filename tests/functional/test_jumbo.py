@@ -32,8 +32,9 @@ def test_jumbo_both_ways(engine, sockdir, vm_factory):
     util.wait_for(lambda: engine.relay(80).vm_to_vf.tx_pkts > 1000,
                   what="jumbo frames from the VM")
     vm.cmd("stop")
-    b = util.wait_stable(lambda: engine.relay(80).vm_to_vf)
     sent = vm.port_stats()
+    b = util.drained(lambda: engine.relay(80).vm_to_vf, lambda d: (
+        d.held == 0 and d.rx_pkts == sent.tx_packets))
     assert b.rx_pkts == sent.tx_packets and b.rx_bytes == sent.tx_bytes
     assert b.rx_bytes == b.rx_pkts * SIZE
     assert b.tx_pkts == b.rx_pkts and b.tx_bytes == b.rx_bytes

@@ -145,7 +145,7 @@ def test_domains_drive_relays(lv, watch):
         # STARTED: QEMU connects to relay 1; relay 2 connects to QEMU.
         dom.create()
         util.wait_for(lambda: connected(s1), what="QEMU on relay 1")
-        util.wait_for(lambda: connected(s2), timeout=15,
+        util.wait_for(lambda: connected(s2),
                       what="relay 2 on QEMU's socket")
         assert sorted(relays(agent)) == [1, 2]
 
@@ -186,7 +186,7 @@ def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
         assert sorted(relays(agent)) == [0, 1]
         dom.create()
         util.wait_for(lambda: connected(a), what="QEMU on the dynamic socket")
-        util.wait_for(lambda: connected(b), timeout=15,
+        util.wait_for(lambda: connected(b),
                       what="relay on QEMU's dynamic socket")
         # Undefined while running: it goes on as a transient domain, and
         # keeps its relays until it stops for longer than the grace.
@@ -195,7 +195,7 @@ def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
                       what="the undefine seen")
         assert len(relays(agent)) == 2 and connected(a)
         dom.destroy()
-        util.wait_for(lambda: relays(agent) == {}, timeout=10,
+        util.wait_for(lambda: relays(agent) == {},
                       what="relays of the stopped transient domain removed")
         assert "stopped for 1 s" in agent.output()
 
@@ -222,7 +222,7 @@ def test_transient_domains_get_their_sockets_from_the_hook(lv, watch):
         r = relays(agent)
         assert sorted(r) == [1, 2]
         util.wait_for(lambda: connected(s1), what="QEMU on relay 1")
-        util.wait_for(lambda: connected(s2), timeout=15,
+        util.wait_for(lambda: connected(s2),
                       what="relay 2 on QEMU's socket")
 
         # A transient domain that wants a socket another domain holds:
@@ -236,7 +236,7 @@ def test_transient_domains_get_their_sockets_from_the_hook(lv, watch):
 
         # Gone for longer than the grace: its relays go.
         dom.destroy()
-        util.wait_for(lambda: sorted(relays(agent)) == [3], timeout=10,
+        util.wait_for(lambda: sorted(relays(agent)) == [3],
                       what="relays of vm-t removed")
         assert not os.path.exists(s1)
         assert agent.proc.poll() is None
@@ -258,7 +258,7 @@ def test_libvirtd_restart_is_survived(lv, watch):
         assert sorted(relays(agent)) == [3] and connected(s3)
         lv.start()
         util.wait_for(lambda: agent.output().count(
-            "connected; watching domains") == 2, timeout=20,
+            "connected; watching domains") == 2,
             what="the watcher reconnected")
 
         # Events flow again, and the resync neither dropped nor doubled.

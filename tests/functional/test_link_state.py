@@ -4,6 +4,7 @@ forwarding, and (on request) passed on to the guest."""
 from __future__ import annotations
 
 from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.demo import rawport
 from tests.functional import util
 from tests.functional.conftest import KERNEL_MAC, VM_MAC, connected
 
@@ -45,7 +46,7 @@ def test_guest_link_follows_the_vf(engine, sockdir, vm_factory, kernel_port,
                      client=True, link_follows_vf=True)
     engine.add_relay(spec)
     vm = vm_factory(spec.vhost_path, server=True)
-    util.wait_for(connected(engine, 97), timeout=15, what="connected")
+    util.wait_for(connected(engine, 97), what="connected")
     util.wait_for(vm.link_up, what="VM link up")
 
     test_netns.link_set("v4lt97", "down")
@@ -55,9 +56,10 @@ def test_guest_link_follows_the_vf(engine, sockdir, vm_factory, kernel_port,
     assert engine.relay(97).reason == "VF link down"
 
     test_netns.link_set("v4lt97", "up")
-    util.wait_for(connected(engine, 97), timeout=15, what="reconnected")
+    util.wait_for(connected(engine, 97), what="reconnected")
     util.wait_for(vm.link_up, what="VM link up again")
     vm.forward("rxonly")
-    kernel_port("v4lt97").send_frames(VM_MAC, KERNEL_MAC, 100)
-    util.wait_for(lambda: vm.port_stats().rx_packets >= 100,
-                  what="traffic after the link returned")
+    port = kernel_port("v4lt97")
+    util.send_paced(lambda i: port.send(rawport.frame(VM_MAC, KERNEL_MAC, i)),
+                    100, lambda: vm.port_stats().rx_packets,
+                    what="the VM, after the link returned")

@@ -4,7 +4,6 @@ its order, and the totals add up."""
 from __future__ import annotations
 
 import collections
-import time
 
 from vio4wd_agent.demo import rawport
 from vio4wd_agent.relay.model import Direction
@@ -28,21 +27,29 @@ def test_four_queue_pairs_64_flows(engine, sockdir, veth, vm_factory,
     vm.forward("io")
     port = kernel_port(kernel_if)
     flows, per_flow = 64, 40
-    seq = 0
-    for n in range(per_flow):
-        for flow in range(flows):
-            port.send(rawport.udp_frame(VM_MAC, KERNEL_MAC, flow, n))
-            seq += 1
-            if seq % 32 == 0:
-                time.sleep(0.001)
-    got = port.receive_flows(timeout=20, until=flows * per_flow)
+    total = flows * per_flow
+    kernel_rx0 = test_netns.counters(kernel_if)["rx_packets"]
+    util.send_paced(lambda i: port.send(rawport.udp_frame(
+        VM_MAC, KERNEL_MAC, i % flows, i // flows)), total,
+        lambda: engine.relay(40).vf_to_vm.rx_pkts)
 
-    a = util.wait_stable(lambda: engine.relay(40).vf_to_vm)
-    b = util.wait_stable(lambda: engine.relay(40).vm_to_vf)
-    assert a.rx_pkts == flows * per_flow
-    assert a.rx_pkts == a.tx_pkts + a.dropped_pkts and a.held == 0
-    assert b.rx_pkts == b.tx_pkts + b.dropped_pkts and b.held == 0
-    assert len(got) == b.tx_pkts
+    # Everything that went in is somewhere: each stage passed on what it
+    # took, or counted it as dropped.
+    def stages():  # type: ignore[no-untyped-def]
+        vs = vm.port_stats()
+        st = engine.relay(40)
+        return (st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets,
+                test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0)
+
+    a, b, vm_rx, vm_tx, kernel_rx = util.drained(stages, lambda v: (
+        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
+        v[3] == v[1].rx_pkts and v[1].tx_pkts == v[4]))
+    assert a.rx_pkts == total
+    assert a.rx_pkts == a.tx_pkts + a.dropped_pkts
+    assert b.rx_pkts == b.tx_pkts + b.dropped_pkts
+    assert a.drop_noconn_pkts == 0 and b.drop_noconn_pkts == 0
+    got = port.receive_flows(timeout=5, until=kernel_rx)
+    assert len(got) == kernel_rx == b.tx_pkts
 
     # Every flow's frames came back in the order they were sent.
     seen = collections.defaultdict(list)
@@ -80,13 +87,15 @@ def test_relay_serving_fewer_pairs_than_the_guest_enables(
     assert engine.relay(41).max_queues == 2
     vm.forward("rxonly")
     port = kernel_port(kernel_if)
-    for flow in range(64):
-        port.send(rawport.udp_frame(VM_MAC, KERNEL_MAC, flow, 0))
-    util.wait_for(lambda: engine.relay(41).vf_to_vm.tx_pkts == 64,
-                  what="64 frames to the guest")
+    util.send_paced(lambda i: port.send(rawport.udp_frame(
+        VM_MAC, KERNEL_MAC, i, 0)), 64,
+        lambda: engine.relay(41).vf_to_vm.rx_pkts)
+    a = util.drained(lambda: engine.relay(41).vf_to_vm,
+                     lambda d: d.held == 0)
+    assert a.rx_pkts == 64 == a.tx_pkts + a.dropped_pkts
     qs = engine.queue_stats(41, Direction.VF_TO_VM)
     assert all(q.pkts > 0 for q in qs[:2])
-    assert sum(q.pkts for q in qs) == 64
+    assert sum(q.pkts for q in qs) == a.tx_pkts
     xstats = vm.cmd("show port xstats 0")
     assert "rx_q2_good_packets: 0" in xstats
     assert "rx_q3_good_packets: 0" in xstats
@@ -105,16 +114,25 @@ def test_vf_with_several_queues(engine, sockdir, veth, vm_factory,
     util.wait_for(lambda: engine.relay(42).vm_queues == 4, what="4 pairs")
     vm.forward("io")
     port = kernel_port(kernel_if)
-    for n in range(10):
-        for flow in range(64):
-            port.send(rawport.udp_frame(VM_MAC, KERNEL_MAC, flow, n))
-        time.sleep(0.002)
-    got = port.receive_flows(timeout=20, until=640)
-    a = util.wait_stable(lambda: engine.relay(42).vf_to_vm)
+    util.send_paced(lambda i: port.send(rawport.udp_frame(
+        VM_MAC, KERNEL_MAC, i % 64, i // 64)), 640,
+        lambda: engine.relay(42).vf_to_vm.rx_pkts)
+
+    def stages():  # type: ignore[no-untyped-def]
+        vs = vm.port_stats()
+        st = engine.relay(42)
+        return st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets
+
+    a, b, vm_rx, vm_tx = util.drained(stages, lambda v: (
+        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
+        v[3] == v[1].rx_pkts))
     assert a.rx_pkts == 640 and a.tx_pkts + a.dropped_pkts == 640
+    assert b.rx_pkts == b.tx_pkts + b.dropped_pkts
     rxq = engine.queue_stats(42, Direction.VF_TO_VM)
     txq = engine.queue_stats(42, Direction.VM_TO_VF)
     assert all(q.vf_pkts > 0 for q in rxq[:4]), rxq
     assert all(q.vf_pkts > 0 for q in txq[:4]), txq
     assert sum(q.vf_pkts for q in rxq) == 640
-    assert len(got) == engine.relay(42).vm_to_vf.tx_pkts
+    assert sum(q.vf_pkts for q in txq) == b.tx_pkts
+    got = port.receive_flows(timeout=5, until=b.tx_pkts)
+    assert len(got) == b.tx_pkts

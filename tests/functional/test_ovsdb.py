@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from vio4wd_agent.control import client, protocol
+from vio4wd_agent.demo import rawport
 from tests.functional import util
 from tests.functional.agentproc import native_agent
 from tests.functional.conftest import KERNEL_MAC, VM_MAC
@@ -55,9 +56,11 @@ def test_interfaces_drive_relays(tmp_path, cpus, hugepage_dir, ovsdb, veth,
         vm = vm_factory(str(sock))
         util.wait_for(lambda: relays(agent)[3].active, what="VM connected")
         vm.forward("rxonly")
-        kernel_port(ifs[0][1]).send_frames(VM_MAC, KERNEL_MAC, 200)
-        util.wait_for(lambda: vm.port_stats().rx_packets == 200,
-                      what="traffic through the OVSDB relay")
+        port = kernel_port(ifs[0][1])
+        util.send_paced(lambda i: port.send(rawport.frame(
+            VM_MAC, KERNEL_MAC, i)), 200, lambda: vm.port_stats().rx_packets,
+            what="the VM, through the OVSDB relay")
+        assert vm.port_stats().rx_packets == 200
 
         # Another interface with the other key; one with junk.
         add_port(ovsdb, ifs[1][0], virtio_relay="5")
@@ -112,7 +115,7 @@ def test_unreachable_ovsdb_is_retried(tmp_path, cpus, hugepage_dir, veth):
         dpdk_if, _ = veth()
         server.vsctl("--no-wait", "add-port", "br0", dpdk_if, "--", "set",
                      "Interface", dpdk_if, "external_ids:virtio_forwarder=1")
-        util.wait_for(lambda: 1 in relays(agent), timeout=20,
+        util.wait_for(lambda: 1 in relays(agent),
                       what="relay once OVSDB came up")
     finally:
         agent.stop()

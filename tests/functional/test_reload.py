@@ -41,7 +41,7 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
         # relay 2 gets another VF, relay 4 is new; the socket owner
         # changes too, which only a restart applies
         values.update(vfs="(net_null41=1 net_null44=2 net_null45=4)",
-                      owner="nobody")
+                      owner="libvirt-qemu")
         agent.legacy.write_text(basics + LEGACY % values)
         agent.proc.send_signal(signal.SIGHUP)
         out = util.wait_for(lambda: "reload: static relays" in

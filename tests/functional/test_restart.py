@@ -42,7 +42,7 @@ def test_kill_9_and_restart_restores_relays(tmp_path, cpus, hugepage_dir,
             cpus["worker"], cpus["worker"]), "--stats-ep", agent.ep("stats"),
             "--sched-ep", agent.ep("core_sched"))
         assert pin.returncode == 0, pin.stderr
-        util.wait_for(lambda: _relays(agent)[0].active, timeout=15,
+        util.wait_for(lambda: _relays(agent)[0].active,
                       what="relay 0 connected to the VM")
         vm.forward("rxonly")
         util.wait_for(lambda: vm.port_stats().rx_packets > 1000,
@@ -62,7 +62,7 @@ def test_kill_9_and_restart_restores_relays(tmp_path, cpus, hugepage_dir,
         q = agent.ctl("query_pci", "--vhost-path", path2)
         assert q.stdout.strip() == "0000:99:00.2"
         # The relay reconnects to the VM by itself; traffic resumes.
-        util.wait_for(lambda: _relays(agent)[0].active, timeout=15,
+        util.wait_for(lambda: _relays(agent)[0].active,
                       what="relay 0 reconnected")
         util.wait_for(lambda: vm.port_stats().rx_packets > before + 1000,
                       what="traffic after the restart")

@@ -12,14 +12,16 @@ import re
 import subprocess
 import sys
 import textwrap
-import threading
+import time
 import urllib.request
 
 import pytest
+import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
 from vio4wd_agent.cmd import stats as stats_cmd
 from vio4wd_agent.control import client, protocol
+from vio4wd_agent.demo import rawport
 from tests.functional import util
 from tests.functional.agentproc import native_agent
 from tests.functional.conftest import KERNEL_MAC, VM_MAC
@@ -49,8 +51,9 @@ def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
     vm = vm_factory(str(agent.socket_dir / "virtio-forwarder0.sock"))
     util.wait_for(lambda: stats(agent).relay[0].active, what="connected")
     vm.forward("rxonly")
-    kernel_port(agent.kernel_if).send_frames(VM_MAC, KERNEL_MAC, 300)
-    util.wait_for(lambda: vm.port_stats().rx_packets == 300, what="VM rx")
+    port = kernel_port(agent.kernel_if)
+    util.send_paced(lambda i: port.send(rawport.frame(VM_MAC, KERNEL_MAC, i)),
+                    300, lambda: vm.port_stats().rx_packets, what="the VM")
 
     flat = agent.tool("vio4wd-stats", "--stats-ep", agent.ep("stats"),
                       "--delay", "100", "--relay", "0")
@@ -59,9 +62,20 @@ def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
     assert "relay_0.active=True" in lines
     pattern = re.compile(r"^relay_0\.[a-z_]+(\.cpu_\d+)?\.?[a-z_]*=.+$")
     assert all(pattern.match(line) for line in lines), lines
+    # The same fields, in the same order, as the protocol's answer; the
+    # counters (traffic is over) the same values.  Rates are measured
+    # over each request's own window, so only their form is compared.
     direct = client.request(agent.ep("stats"), protocol.StatsRequest(
         relay=[0]), protocol.StatsResponse)
-    assert lines == list(stats_cmd.flat_lines(direct))
+    expect = list(stats_cmd.flat_lines(direct))
+
+    def split(text: list[str]) -> tuple[list[str], list[str]]:
+        keys = [line.split("=", 1)[0] for line in text]
+        return keys, [line for line in text if "_rate_" not in line]
+    assert split(lines) == split(expect)
+    rates = [float(line.split("=", 1)[1]) for line in lines
+             if "_rate_" in line]
+    assert rates and all(r >= 0 for r in rates)
     assert any(line.endswith(".pkts_rx_from_vf=300") for line in lines)
 
     as_json = agent.tool("vio4wd-stats", "--stats-ep", agent.ep("stats"),
@@ -105,41 +119,70 @@ def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
 
 def test_endpoint_permissions(tmp_path, cpus, hugepage_dir):
     a = native_agent(tmp_path, cpus, hugepage_dir,
-                     "[control]\nendpoint_group = nogroup\n", "perm")
+                     "[control]\nendpoint_group = kvm\n", "perm")
     a.start().wait_ready()
     try:
         for name in ("port_control", "stats", "core_sched", "config"):
             st = os.stat(a.ep(name)[len("ipc://"):])
             assert stat.S_ISSOCK(st.st_mode)
             assert stat.S_IMODE(st.st_mode) == 0o660, name
-            assert st.st_gid == grp.getgrnam("nogroup").gr_gid, name
+            assert st.st_gid == grp.getgrnam("kvm").gr_gid, name
     finally:
         a.stop()
     assert not os.path.exists(a.ep("stats")[len("ipc://"):])
 
 
-def test_concurrent_stats_clients_do_not_disturb_each_other(agent):
-    """Relay 1's VF floods with no VM: its rx rate is steady.  A client
-    measuring over 1 s while others ask over and over still gets that rate
-    (virtio-forwarder reset rates on every query)."""
-    results: dict[str, object] = {}
+def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
+                                                           kernel_port):
+    """A client measuring rates over a window gets the rate of that whole
+    window, however many other clients ask meanwhile (virtio-forwarder
+    reset counters on every query, so the others stole its traffic).
 
-    def slow() -> None:
-        results["slow"] = stats(agent, delay=1000)
-    thread = threading.Thread(target=slow)
-    thread.start()
-    quick = []
-    while thread.is_alive():
-        quick.append(stats(agent, delay=50))
-    thread.join()
-    slow_rate = results["slow"].relay[1].vf_to_vm.pkt_rate_rx_from_vf
-    rates = sorted(q.relay[1].vf_to_vm.pkt_rate_rx_from_vf for q in quick)
-    assert len(quick) >= 3
-    median = rates[len(rates) // 2]
-    assert slow_rate > 0 and 0.5 < slow_rate / median < 2.0, (slow_rate,
-                                                               rates)
-    counts = [q.relay[1].vf_to_vm.pkts_rx_from_vf for q in quick]
-    assert counts == sorted(counts)     # never reset
+    Timing-free: relay 0 has no VM and no traffic but what this test
+    sends.  One DEALER socket sends a 5 s request and then a plain one;
+    the agent reads a peer's requests in order, so once the plain one is
+    answered the slow one's first sample is taken.  Then 300 frames go
+    to relay 0 while other clients ask over and over.  The slow answer's
+    counter must have moved by exactly what it reports: rate * window,
+    with the window at least the 5 s asked for and at most the time its
+    answer took to come.
+    """
+    delay_ms = 5000
+    base = stats(agent).relay
+    before = {r.id: r for r in base}[0].vf_to_vm.pkts_rx_from_vf
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(agent.ep("stats"))
+    try:
+        t0 = time.monotonic()
+        for delay in (delay_ms, 0):
+            sock.send_multipart([b"", protocol.StatsRequest(
+                relay=[0], delay=delay).SerializeToString()])
+        assert sock.poll(util.DEADLINE * 1000), "no answer to the plain one"
+        first = protocol.StatsResponse.FromString(sock.recv_multipart()[-1])
+        assert first.relay[0].vf_to_vm.pkts_rx_from_vf == before
+
+        port = kernel_port(agent.kernel_if)
+        util.send_paced(lambda i: port.send(rawport.frame(
+            VM_MAC, KERNEL_MAC, i)), 300,
+            lambda: stats(agent).relay[0].vf_to_vm.pkts_rx_from_vf - before)
+        quick = []
+        while not sock.poll(0):
+            quick.append(stats(agent, delay=50))
+        slow = protocol.StatsResponse.FromString(sock.recv_multipart()[-1])
+        elapsed = time.monotonic() - t0
+    finally:
+        sock.close(0)
+    r = {x.id: x for x in slow.relay}[0].vf_to_vm
+    moved = r.pkts_rx_from_vf - before
+    # (The frames take milliseconds; a window of seconds sees them.)
+    assert 0 < moved <= 300 and r.pkt_rate_rx_from_vf > 0
+    window = moved / r.pkt_rate_rx_from_vf
+    assert delay_ms / 1000 * 0.999 <= window <= elapsed * 1.001, (
+        window, elapsed, len(quick))
+    # Other clients' answers: counters never go back.
+    counts = [q.relay[0].vf_to_vm.pkts_rx_from_vf for q in quick]
+    assert counts == sorted(counts)
 
 
 def test_core_pinner_and_load_monitor(agent, cpus):

@@ -15,7 +15,12 @@ def unique(prefix: str) -> str:
     return "%s%d" % (prefix, next(_seq))
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
+# Deadlines are generous: a loaded 2-CPU machine may take many seconds
+# for what takes milliseconds when idle; they only bound a hang.
+DEADLINE = 60.0
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = DEADLINE,
              what: str = "condition", interval: float = 0.02) -> T:
     """Poll until ``predicate()`` is truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -29,9 +34,11 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0,
     return last
 
 
-def wait_stable(read: Callable[[], T], settle: float = 0.3,
-                timeout: float = 10.0, what: str = "counters") -> T:
-    """Poll until ``read()`` stops changing for ``settle`` seconds."""
+def wait_stable(read: Callable[[], T], settle: float = 1.0,
+                timeout: float = DEADLINE, what: str = "counters") -> T:
+    """Poll until ``read()`` stops changing for ``settle`` seconds.  Only
+    for counters whose final value is then checked against an invariant
+    (or a count nothing can lose), never as a clock."""
     deadline = time.monotonic() + timeout
     value = read()
     since = time.monotonic()
@@ -44,3 +51,52 @@ def wait_stable(read: Callable[[], T], settle: float = 0.3,
         if new != value:
             value, since = new, time.monotonic()
     return value
+
+
+def send_paced(send: Callable[[int], None], total: int,
+               taken: Callable[[], int], window: int = 128,
+               what: str = "the relay") -> None:
+    """Call ``send(i)`` for i in 0..total-1, never getting more than
+    ``window`` frames ahead of what ``taken()`` (a receive counter, read
+    now as the base) says arrived.
+
+    A VF stand-in's af_packet ring (512 frames by default) silently drops
+    what overflows it; a sender that waits for the relay cannot overflow
+    it however loaded the machine, so every frame sent is counted by the
+    relay and exact counts stay exact.
+    """
+    base = taken()
+    sent = 0
+    deadline = time.monotonic() + DEADLINE
+    while sent < total:
+        arrived = taken() - base
+        room = min(window - (sent - arrived), total - sent)
+        if room <= 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "%s took %d of the %d frames sent in %.0f s"
+                    % (what, arrived, sent, DEADLINE))
+            time.sleep(0.001)
+            continue
+        for _ in range(room):
+            send(sent)
+            sent += 1
+        deadline = time.monotonic() + DEADLINE
+    wait_for(lambda: taken() - base >= total,
+             what="%s to take all %d frames" % (what, total))
+
+
+def drained(read: Callable[[], T], done: Callable[[T], bool],
+            what: str = "traffic to settle") -> T:
+    """Poll ``read()`` until ``done(value)`` holds on two reads in a row
+    with the same value (what is in flight between stages shows as an
+    unbalanced or changing value), then return it."""
+    last: list[T] = []
+
+    def settled() -> bool:
+        value = read()
+        ok = done(value) and bool(last) and last[-1] == value
+        last[:] = [value]
+        return ok
+    wait_for(settled, what=what, interval=0.2)
+    return last[-1]
