@@ -37,15 +37,31 @@ static int hk_kick;
 /* How often the housekeeper looks at relays when nobody kicks it. */
 #define V4W_HOUSEKEEP_MS 100
 
+/*
+ * Every failure is logged where it happens (callers that cannot return
+ * it, the housekeeper, log it again with what it means for the relay),
+ * with control characters from names given from outside escaped.
+ */
 int
 v4w_fail(int err, const char *fmt, ...)
 {
+	char line[V4W_ERRMSG_MAX * 4];
+	size_t i, o = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
 	va_end(ap);
-	V4W_LOG(DEBUG, "%s", errmsg);
+	for (i = 0; errmsg[i] != 0 && o + 5 < sizeof(line); i++) {
+		unsigned char c = errmsg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += snprintf(line + o, sizeof(line) - o, "\\x%02x", c);
+		else
+			line[o++] = c;
+	}
+	line[o] = 0;
+	V4W_LOG(WARNING, "%s", line);
 	return err < 0 ? err : -err;
 }
 
@@ -162,13 +178,26 @@ workers_start(void)
 		struct v4w_worker *w = &v4w_workers_tbl[lcore];
 
 		w->lcore = lcore;
-		w->tasks = calloc(1, sizeof(struct v4w_tasklist));
+		w->state = V4W_WORKER_STARTING;
+		w->tasks = v4w_tasklist_new();
 		if (w->tasks == NULL)
 			return v4w_fail(ENOMEM, "out of memory for workers");
 		ret = rte_eal_remote_launch(v4w_worker_main, w, lcore);
 		if (ret != 0)
 			return v4w_fail(ret, "cannot launch worker on CPU %u",
 					lcore);
+	}
+	/* A worker is given directions only once it is known to RCU. */
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct v4w_worker *w = &v4w_workers_tbl[lcore];
+		int state;
+
+		while ((state = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) ==
+		       V4W_WORKER_STARTING)
+			rte_delay_us_sleep(100);
+		if (state != V4W_WORKER_RUNNING)
+			return v4w_fail(EINVAL, "the worker on CPU %u failed to "
+					"start (see the log)", lcore);
 	}
 	return 0;
 }

@@ -12,9 +12,11 @@
 #include <libgen.h>
 #include <limits.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_eth_bond.h>
 #include <rte_ethdev.h>
@@ -49,6 +51,11 @@ static uint32_t nretired;
 #define V4W_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)
 
 static const char *const dir_name[2] = { "VF->VM", "VM->VF" };
+
+/* Features with which the guest may leave work on its frames to us. */
+#define V4W_VM_TX_OFFLOADS ((1ULL << VIRTIO_NET_F_CSUM) | \
+			    (1ULL << VIRTIO_NET_F_HOST_TSO4) | \
+			    (1ULL << VIRTIO_NET_F_HOST_TSO6))
 
 uint32_t
 v4w_relay_count_locked(void)
@@ -158,6 +165,14 @@ new_device(int vid)
 		rte_vhost_enable_guest_notification(vid, q, 0);
 	__atomic_store_n(&r->vm_node, rte_vhost_get_numa_node(vid),
 			 __ATOMIC_RELEASE);
+	/* What the guest may leave to an offload on the frames it sends. */
+	{
+		uint64_t features = 0;
+
+		rte_vhost_get_negotiated_features(vid, &features);
+		__atomic_store_n(&r->vm_offloads, features &
+				 (V4W_VM_TX_OFFLOADS), __ATOMIC_RELEASE);
+	}
 	r->vm_connects++;
 	__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
 	if (v4w_move_target(r->pool_node, r->vm_node) != V4W_NONE) {
@@ -219,8 +234,9 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 			__atomic_fetch_and(mask, ~(1u << pair),
 					   __ATOMIC_RELEASE);
 	}
-	if (r != NULL && enable && !(r->queue_limit >> pair & 1) &&
-	    (vring & 1) == 0)
+	/* (A pair beyond 31 is one no relay serves.) */
+	if (r != NULL && enable && (vring & 1) == 0 &&
+	    (pair >= 32 || !(r->queue_limit >> pair & 1)))
 		V4W_LOG(WARNING, "relay %u: the guest enabled queue pair %u; "
 			"this relay serves %u, so that pair carries nothing",
 			r->id, pair, __builtin_popcount(r->queue_limit));
@@ -237,9 +253,12 @@ static const struct rte_vhost_device_ops vhost_ops = {
 /* ---- mempool ------------------------------------------------------- */
 
 /*
- * Enough mbufs to fill every VF ring, plus bursts in flight and the
- * per-lcore caches of the (at most three) lcores that touch the pool.
+ * Enough mbufs to fill every VF ring, plus bursts in flight, plus what the
+ * per-lcore caches can hold: every lcore that ever ran one of the relay's
+ * directions (moves spread them over any worker) or called into it (the
+ * main lcore) keeps up to 1.5 cache sizes of them.
  */
+#define V4W_CACHE_HOLDS (V4W_POOL_CACHE * 3 / 2)
 static uint16_t
 desc_per_queue(const struct v4w_relay *r)
 {
@@ -250,7 +269,7 @@ desc_per_queue(const struct v4w_relay *r)
 static uint32_t
 pool_size(const struct v4w_relay *r)
 {
-	uint32_t n = 4 * V4W_BURST + V4W_POOL_CACHE * 3 + 256;
+	uint32_t n = 4 * V4W_BURST + V4W_CACHE_HOLDS * rte_lcore_count() + 256;
 
 	if (r->has_port)
 		n += 2 * r->vf_nq * desc_per_queue(r);
@@ -362,12 +381,21 @@ port_release(uint16_t port, const char *name)
 	struct rte_eth_dev_info info;
 	struct rte_device *dev = NULL;
 
+	int ret;
+
 	if (rte_eth_dev_info_get(port, &info) == 0)
 		dev = info.device;
-	rte_eth_dev_stop(port);
-	rte_eth_dev_close(port);
-	if (dev != NULL && rte_dev_remove(dev) < 0)
-		V4W_LOG(WARNING, "cannot detach device '%s'", name);
+	ret = rte_eth_dev_stop(port);
+	if (ret < 0)
+		V4W_LOG(WARNING, "cannot stop port '%s' cleanly: %s; closing "
+			"it anyway", name, rte_strerror(-ret));
+	ret = rte_eth_dev_close(port);
+	if (ret < 0)
+		V4W_LOG(WARNING, "cannot close port '%s': %s", name,
+			rte_strerror(-ret));
+	if (dev != NULL && (ret = rte_dev_remove(dev)) < 0)
+		V4W_LOG(WARNING, "cannot detach device '%s': %s", name,
+			rte_strerror(-ret));
 }
 
 static void
@@ -378,11 +406,22 @@ bond_release(struct v4w_relay *r)
 	if (r->has_port) {
 		int ret;
 
-		rte_eth_dev_stop(r->port_id);
-		for (m = 0; m < r->n_members; m++)
-			if (!r->member_out[m])
-				rte_eth_bond_slave_remove(r->port_id,
-							  r->member_port[m]);
+		ret = rte_eth_dev_stop(r->port_id);
+		if (ret < 0)
+			V4W_LOG(WARNING, "relay %u: cannot stop bond '%s' "
+				"cleanly: %s", r->id, r->vf_name,
+				rte_strerror(-ret));
+		for (m = 0; m < r->n_members; m++) {
+			if (r->member_out[m])
+				continue;
+			ret = rte_eth_bond_slave_remove(r->port_id,
+							r->member_port[m]);
+			if (ret < 0)
+				V4W_LOG(WARNING, "relay %u: cannot take '%s' "
+					"out of bond '%s': %s", r->id,
+					r->member_name[m], r->vf_name,
+					rte_strerror(-ret));
+		}
 		ret = rte_eth_bond_free(r->vf_name);
 		if (ret < 0)
 			V4W_LOG(WARNING, "relay %u: cannot free bond '%s': %s",
@@ -454,7 +493,11 @@ bond_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf)
 		}
 	}
 	/* The first member is the one an active-backup bond prefers. */
-	rte_eth_bond_primary_set(r->port_id, r->member_port[0]);
+	ret = rte_eth_bond_primary_set(r->port_id, r->member_port[0]);
+	if (ret < 0)
+		V4W_LOG(WARNING, "relay %u: cannot make '%s' the primary of "
+			"bond '%s': %s", r->id, r->member_name[0], r->vf_name,
+			rte_strerror(-ret));
 	return 0;
 fail:
 	bond_release(r);
@@ -557,6 +600,10 @@ vf_inspect(struct v4w_relay *r, uint32_t want_nq)
 	r->vf_tx_capa = info.tx_offload_capa;
 	r->vf_rss_hf = info.flow_type_rss_offloads & V4W_RSS_HF;
 	max_nq = RTE_MIN(info.max_rx_queues, info.max_tx_queues);
+	if (want_nq > V4W_MAX_QUEUES)
+		return v4w_fail(EINVAL, "relay %u: %u VF queue pairs requested, "
+				"a relay uses at most %u", r->id, want_nq,
+				V4W_MAX_QUEUES);
 	if (want_nq > max_nq)
 		return v4w_fail(EINVAL, "relay %u: VF '%s' has at most %u "
 				"queue pairs, %u requested", r->id,
@@ -612,6 +659,7 @@ vf_configure(struct v4w_relay *r, int node)
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = r->vf_rss_hf;
 	}
+	r->vf_txoff = conf.txmode.offloads;
 	ret = rte_eth_dev_configure(r->port_id, r->vf_nq, r->vf_nq, &conf);
 	if (ret < 0)
 		return v4w_fail(ret, "relay %u: cannot configure VF '%s' "
@@ -655,43 +703,77 @@ check_path(const struct v4w_relay_conf *conf)
 
 #define F(x) (1ULL << VIRTIO_NET_F_ ## x)
 
+/* The offloads whose features follow the VF (see vhost_features_off). */
+#define V4W_OFFLOAD_FEATURES (F(HOST_TSO4) | F(HOST_TSO6) | F(GUEST_TSO4) | \
+			      F(GUEST_TSO6) | F(HOST_ECN) | F(GUEST_ECN) | \
+			      F(CSUM) | F(GUEST_CSUM))
+
 /*
  * Features not to offer.  Without TSO nothing is offloaded, so the guest
  * computes every checksum.  With TSO, the guest may leave segmentation and
  * checksums to us, which only works if the VF can finish them in TX: what
- * the VF cannot do is not offered.
+ * the VF cannot do is not offered, and neither is anything while no VF is
+ * known yet (a socket made before its VF); vhost_features_update() offers
+ * them once it is there.
  */
 static uint64_t
-vhost_features_off(struct v4w_relay *r)
+vhost_features_off(struct v4w_relay *r, bool quiet)
 {
 	uint64_t off = F(CTRL_RX) | F(HOST_UFO) | F(GUEST_UFO);
-
-	if (r->queue_limit == 1)
-		off |= F(MQ);
 	uint64_t csum = RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
 			RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 
+	if (r->queue_limit == 1)
+		off |= F(MQ);
 	if (!(r->flags & V4W_F_MRGBUF))
 		off |= F(MRG_RXBUF);
 	if (!(r->flags & V4W_F_TSO))
-		return off | F(HOST_TSO4) | F(HOST_TSO6) | F(GUEST_TSO4) |
-		       F(GUEST_TSO6) | F(HOST_ECN) | F(GUEST_ECN) | F(CSUM) |
-		       F(GUEST_CSUM);
+		return off | V4W_OFFLOAD_FEATURES;
 	if (!r->has_port)
-		return off;
+		return off | F(CSUM) | F(HOST_TSO4) | F(HOST_TSO6) |
+		       F(HOST_ECN);
 	if ((r->vf_tx_capa & csum) != csum) {
-		V4W_LOG(WARNING, "relay %u: VF '%s' cannot checksum in TX; "
-			"not offering checksum offload or TSO to the guest",
-			r->id, r->vf_name);
+		if (!quiet)
+			V4W_LOG(WARNING, "relay %u: VF '%s' cannot checksum in "
+				"TX; not offering checksum offload or TSO to "
+				"the guest", r->id, r->vf_name);
 		return off | F(CSUM) | F(HOST_TSO4) | F(HOST_TSO6) |
 		       F(HOST_ECN);
 	}
 	if (!(r->vf_tx_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)) {
-		V4W_LOG(WARNING, "relay %u: VF '%s' has no TSO; not offering "
-			"TSO to the guest", r->id, r->vf_name);
+		if (!quiet)
+			V4W_LOG(WARNING, "relay %u: VF '%s' has no TSO; not "
+				"offering TSO to the guest", r->id, r->vf_name);
 		off |= F(HOST_TSO4) | F(HOST_TSO6) | F(HOST_ECN);
 	}
 	return off;
+}
+
+/*
+ * The VF changed: offer what it can finish from the next time a VM
+ * connects (a connected VM keeps what it negotiated; frames it leaves to
+ * an offload the new VF lacks are finished in software or dropped and
+ * counted, see tx_prepare in worker.c).
+ */
+static void
+vhost_features_update(struct v4w_relay *r)
+{
+	uint64_t off, on;
+
+	if (!(r->flags & V4W_F_TSO) || r->vhost_down)
+		return;
+	off = vhost_features_off(r, false) & V4W_OFFLOAD_FEATURES;
+	on = V4W_OFFLOAD_FEATURES & ~off;
+	if ((on && rte_vhost_driver_enable_features(r->path, on) < 0) ||
+	    (off && rte_vhost_driver_disable_features(r->path, off) < 0)) {
+		V4W_LOG(ERR, "relay %u: cannot change the offloads offered "
+			"on %s", r->id, r->path);
+		return;
+	}
+	if (__atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) >= 0)
+		V4W_LOG(INFO, "relay %u: offloads for VF '%s' are offered "
+			"from the VM's next connection", r->id,
+			r->vf_name[0] ? r->vf_name : "none");
 }
 
 static int
@@ -706,7 +788,7 @@ vhost_attach(struct v4w_relay *r)
 		return v4w_fail(EINVAL, "relay %u: cannot register vhost-user "
 				"socket '%s'", r->id, r->path);
 
-	off = vhost_features_off(r);
+	off = vhost_features_off(r, false);
 	ret = rte_vhost_driver_disable_features(r->path, off);
 	if (ret == 0)
 		ret = rte_vhost_driver_callback_register(r->path, &vhost_ops);
@@ -764,11 +846,28 @@ place_dir(struct v4w_relay *r, int dir)
 	struct v4w_dir *d = &r->d[dir];
 	int lcore = d->pinned;
 
-	if (lcore == V4W_NONE)
+	if (lcore == V4W_NONE || !v4w_is_worker(lcore))
 		lcore = v4w_least_loaded_worker(r->pool_node);
 	return v4w_publish(d, lcore);
 }
 
+/* Both directions on their workers.  Fails only with no worker at all,
+ * which a running data plane does not have. */
+static int
+place(struct v4w_relay *r)
+{
+	int ret = place_dir(r, V4W_VF_TO_VM);
+
+	if (ret == 0)
+		ret = place_dir(r, V4W_VM_TO_VF);
+	if (ret < 0)
+		V4W_LOG(ERR, "relay %u: cannot be put on a worker: %s", r->id,
+			v4w_last_error());
+	return ret;
+}
+
+/* Off the workers; returns once no worker can be in the relay.  Cannot
+ * fail (the workers' task lists are changed in place). */
 static void
 unplace(struct v4w_relay *r)
 {
@@ -779,6 +878,25 @@ unplace(struct v4w_relay *r)
 }
 
 /* ---- add / remove -------------------------------------------------- */
+
+/* What a VF (or bond) given for relay conf->id must be. */
+static int
+check_vf_conf(const struct v4w_relay_conf *conf)
+{
+	if (memchr(conf->vf_devargs, 0, sizeof(conf->vf_devargs)) == NULL)
+		return v4w_fail(EINVAL, "relay %u: VF devargs longer than %d "
+				"bytes", conf->id, V4W_DEVARGS_MAX - 1);
+	/* Per-queue counters exist for V4W_MAX_QUEUES queues. */
+	if (conf->vf_queues > V4W_MAX_QUEUES)
+		return v4w_fail(EINVAL, "relay %u: %u VF queue pairs requested, "
+				"a relay uses at most %u", conf->id,
+				conf->vf_queues, V4W_MAX_QUEUES);
+	if (conf->n_members > V4W_MAX_BOND)
+		return v4w_fail(EINVAL, "relay %u: a bond needs 2 to %d "
+				"members, %u given", conf->id, V4W_MAX_BOND,
+				conf->n_members);
+	return 0;
+}
 
 static int
 check_conf(const struct v4w_relay_conf *conf)
@@ -797,9 +915,6 @@ check_conf(const struct v4w_relay_conf *conf)
 		return v4w_fail(EINVAL, "relay %u: vhost-user socket path is "
 				"empty or longer than %d bytes", conf->id,
 				V4W_PATH_MAX - 1);
-	if (memchr(conf->vf_devargs, 0, sizeof(conf->vf_devargs)) == NULL)
-		return v4w_fail(EINVAL, "relay %u: VF devargs longer than %d "
-				"bytes", conf->id, V4W_DEVARGS_MAX - 1);
 	other = relay_by_path(conf->vhost_path);
 	if (other != NULL)
 		return v4w_fail(EBUSY, "relay %u: socket '%s' is already used "
@@ -817,6 +932,9 @@ check_conf(const struct v4w_relay_conf *conf)
 		return v4w_fail(EINVAL, "relay %u: %u queue pairs requested, a "
 				"relay serves at most %u", conf->id,
 				conf->max_queues, V4W_MAX_QUEUES);
+	ret = check_vf_conf(conf);
+	if (ret < 0)
+		return ret;
 	if (conf->numa_hint != V4W_NONE &&
 	    (conf->numa_hint < 0 ||
 	     (unsigned int)conf->numa_hint >= RTE_MAX_NUMA_NODES))
@@ -905,9 +1023,7 @@ relay_add_locked(const struct v4w_relay_conf *conf)
 	ret = vhost_attach(r);
 	if (ret < 0)
 		goto fail_table;
-	ret = place_dir(r, V4W_VF_TO_VM);
-	if (ret == 0)
-		ret = place_dir(r, V4W_VM_TO_VF);
+	ret = place(r);
 	if (ret < 0)
 		goto fail_vhost;
 	V4W_LOG(INFO, "relay %u: VF '%s' <-> %s (%s), NUMA node %d, CPUs "
@@ -965,8 +1081,10 @@ relay_set_vf_locked(const struct v4w_relay_conf *conf)
 	if (r->has_port)
 		return v4w_fail(EBUSY, "relay %u already has VF '%s'", r->id,
 				r->vf_name);
-	if (memchr(conf->vf_devargs, 0, sizeof(conf->vf_devargs)) == NULL ||
-	    conf->vf_devargs[0] == 0)
+	ret = check_vf_conf(conf);
+	if (ret < 0)
+		return ret;
+	if (conf->vf_devargs[0] == 0)
 		return v4w_fail(EINVAL, "relay %u: no VF given", r->id);
 	snprintf(r->vf_devargs, sizeof(r->vf_devargs), "%s", conf->vf_devargs);
 	devargs_name(r->vf_devargs, r->vf_name, sizeof(r->vf_name));
@@ -984,11 +1102,17 @@ relay_set_vf_locked(const struct v4w_relay_conf *conf)
 	old = r->pool;
 	r->pool = mp;
 	ret = vf_configure(r, r->pool_node);
-	pool_release(old);
-	if (place_dir(r, V4W_VF_TO_VM) < 0 || place_dir(r, V4W_VM_TO_VF) < 0)
-		V4W_LOG(ERR, "relay %u: cannot re-place on workers", r->id);
+	if (ret < 0) {
+		/* Back to the socket-only relay it was, on its old pool. */
+		r->pool = old;
+		rte_mempool_free(mp);
+	} else {
+		pool_release(old);
+	}
+	place(r);
 	if (ret < 0)
 		goto fail;
+	vhost_features_update(r);
 	V4W_LOG(INFO, "relay %u: VF '%s' attached", r->id, r->vf_name);
 	return 0;
 fail:
@@ -1031,10 +1155,8 @@ v4w_relay_clear_vf(uint32_t id)
 		r->vf_name[0] = 0;
 		r->vf_devargs[0] = 0;
 		r->vf_nq = 1;
-		if (place_dir(r, V4W_VF_TO_VM) < 0 ||
-		    place_dir(r, V4W_VM_TO_VF) < 0)
-			V4W_LOG(ERR, "relay %u: cannot re-place on workers",
-				r->id);
+		place(r);
+		vhost_features_update(r);
 	}
 	pthread_mutex_unlock(&v4w_ctl_lock);
 	return ret;
@@ -1106,9 +1228,8 @@ relay_move_dir(struct v4w_relay *r, int dir, int cpu)
 		return 0;
 	/* Off the old worker first (it may have been mid-burst: the held
 	 * packets stay in `d` and the new worker resumes with them). */
-	ret = v4w_unpublish(d);
-	if (ret == 0)
-		ret = v4w_publish(d, target);
+	v4w_unpublish(d);
+	ret = v4w_publish(d, target);
 	if (ret == 0)
 		V4W_LOG(DEBUG, "relay %u: %s moved to CPU %d", r->id,
 			dir_name[dir], target);
@@ -1137,11 +1258,17 @@ v4w_relay_set_cpu(uint32_t id, int32_t dir, int32_t cpu)
 
 /* ---- NUMA placement ------------------------------------------------ */
 
+/*
+ * Re-make the pool on `node` and restart the VF on it.  When the VF will
+ * not start on the new pool it goes back to the old one (and the error is
+ * returned); when it will not start at all, the housekeeper keeps trying,
+ * and the relay says "VF not started" meanwhile.
+ */
 static int
 relay_move_pool(struct v4w_relay *r, int node)
 {
 	struct rte_mempool *old = r->pool, *mp;
-	int ret;
+	int old_node = r->pool_node, ret = 0, err;
 
 	mp = pool_create(r, node);
 	if (mp == NULL)
@@ -1149,19 +1276,39 @@ relay_move_pool(struct v4w_relay *r, int node)
 	unplace(r);
 	r->pool = mp;
 	r->pool_node = node;
-	ret = 0;
 	if (r->has_port) {
 		__atomic_store_n(&r->vf_ready, 0, __ATOMIC_RELEASE);
-		rte_eth_dev_stop(r->port_id);
+		err = rte_eth_dev_stop(r->port_id);
+		if (err < 0)
+			V4W_LOG(WARNING, "relay %u: VF '%s' did not stop "
+				"cleanly: %s", r->id, r->vf_name,
+				rte_strerror(-err));
 		/* Re-creating the queues hands their mbufs back to `old`. */
 		ret = vf_queues_setup(r, node);
+		if (ret < 0) {
+			V4W_LOG(ERR, "relay %u: VF '%s' cannot run on a mempool "
+				"on NUMA node %d (%s); it stays on node %d",
+				r->id, r->vf_name, node, v4w_last_error(),
+				old_node);
+			r->pool = old;
+			r->pool_node = old_node;
+			rte_eth_dev_stop(r->port_id);
+			if (vf_queues_setup(r, old_node) < 0) {
+				r->vf_restart = 1;
+				V4W_LOG(ERR, "relay %u: VF '%s' cannot be "
+					"restarted: %s; retrying", r->id,
+					r->vf_name, v4w_last_error());
+			}
+			pool_release(mp);
+			place(r);
+			return ret;
+		}
 	}
 	pool_release(old);
 	r->pool_moves++;
-	if (place_dir(r, V4W_VF_TO_VM) < 0 || place_dir(r, V4W_VM_TO_VF) < 0)
-		V4W_LOG(ERR, "relay %u: cannot re-place on workers", r->id);
+	place(r);
 	V4W_LOG(INFO, "relay %u: mempool moved to NUMA node %d", r->id, node);
-	return ret;
+	return 0;
 }
 
 int
@@ -1212,9 +1359,12 @@ bond_watch(struct v4w_relay *r)
 		if (up) {
 			ret = rte_eth_bond_slave_add(r->port_id,
 						     r->member_port[m]);
-			if (ret == 0 && m == 0)
-				rte_eth_bond_primary_set(r->port_id,
-							 r->member_port[0]);
+			if (ret == 0 && m == 0 &&
+			    rte_eth_bond_primary_set(r->port_id,
+						     r->member_port[0]) < 0)
+				V4W_LOG(WARNING, "relay %u: '%s' is back in "
+					"bond '%s' but not its primary",
+					r->id, r->member_name[0], r->vf_name);
 		} else {
 			ret = rte_eth_bond_slave_remove(r->port_id,
 							r->member_port[m]);
@@ -1267,6 +1417,30 @@ link_watch(struct v4w_relay *r)
 	}
 }
 
+/* A VF left stopped by a failed restart: try again, backing off from
+ * 100 ms to 10 s between tries; say when it works. */
+static void
+vf_restart(struct v4w_relay *r)
+{
+	uint64_t now = rte_get_timer_cycles(), hz = rte_get_timer_hz();
+
+	if (now < r->vf_restart_at)
+		return;
+	unplace(r);
+	rte_eth_dev_stop(r->port_id);
+	if (vf_queues_setup(r, r->pool_node) == 0) {
+		r->vf_restart = 0;
+		r->vf_restart_wait = 0;
+		V4W_LOG(WARNING, "relay %u: VF '%s' restarted", r->id,
+			r->vf_name);
+	} else {
+		r->vf_restart_wait = RTE_MIN(RTE_MAX(r->vf_restart_wait * 2,
+						     hz / 10), 10 * hz);
+		r->vf_restart_at = now + r->vf_restart_wait;
+	}
+	place(r);
+}
+
 void
 v4w_housekeep(void)
 {
@@ -1281,11 +1455,15 @@ v4w_housekeep(void)
 			bond_watch(r);
 		if (r->has_port && r->vf_ready)
 			link_watch(r);
+		if (r->has_port && r->vf_restart)
+			vf_restart(r);
 		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
 			continue;
 		node = v4w_move_target(r->pool_node, node);
-		if (node != V4W_NONE)
-			relay_move_pool(r, node);
+		if (node != V4W_NONE && relay_move_pool(r, node) < 0)
+			V4W_LOG(ERR, "relay %u: mempool not moved to the VM's "
+				"NUMA node %d: %s", r->id, node,
+				v4w_last_error());
 	}
 	pool_reap_retired(false);
 	pthread_mutex_unlock(&v4w_ctl_lock);
@@ -1293,16 +1471,26 @@ v4w_housekeep(void)
 
 /* ---- queries ------------------------------------------------------- */
 
+/*
+ * A consistent snapshot of a direction's counters.  The writer's section
+ * is a few stores, but its thread may be preempted inside it (workers can
+ * share a CPU): after a short spin the reader yields the CPU instead of
+ * spinning out its time slice under the control lock.
+ */
 static void
 read_dir(const struct v4w_dir *d, struct v4w_dir_stats *o)
 {
 	const struct v4w_dir_stats *s = &d->st;
+	unsigned int tries = 0;
 	uint32_t seq;
 
 again:
 	seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
 	if (seq & 1) {
-		rte_pause();
+		if (++tries < 64)
+			rte_pause();
+		else
+			sched_yield();
 		goto again;
 	}
 	rte_smp_rmb();
@@ -1319,6 +1507,9 @@ again:
 					      __ATOMIC_RELAXED);
 	o->drop_noconn_bytes = __atomic_load_n(&s->drop_noconn_bytes,
 					       __ATOMIC_RELAXED);
+	o->drop_bad_pkts = __atomic_load_n(&s->drop_bad_pkts, __ATOMIC_RELAXED);
+	o->drop_bad_bytes = __atomic_load_n(&s->drop_bad_bytes,
+					    __ATOMIC_RELAXED);
 	o->retries = __atomic_load_n(&s->retries, __ATOMIC_RELAXED);
 	o->held = __atomic_load_n(&d->held_n, __ATOMIC_RELAXED);
 	rte_smp_rmb();

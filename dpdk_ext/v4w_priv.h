@@ -52,6 +52,7 @@ struct v4w_dir {
 	uint16_t held_n;
 	uint32_t held_bytes;
 	uint64_t held_since;      /* TSC of the last progress, 0 if none held */
+	uint8_t prepared;         /* the held burst went through tx_prepare */
 	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
 	uint32_t seq;             /* odd while the worker updates counters */
 	/* Enabled guest queues, as last seen (a cache of the relay's mask). */
@@ -73,6 +74,9 @@ struct v4w_relay {
 	/* Written by vhost callbacks, read by workers. */
 	int vid;                  /* vhost device, -1 when no VM */
 	int vf_ready;             /* VF port started */
+	int vf_restart;           /* VF stopped by a failed restart: retry */
+	uint64_t vf_restart_at;   /* ...not before this (timer cycles) */
+	uint64_t vf_restart_wait;
 	int vf_link;              /* VF link up (polled by the housekeeper) */
 	uint32_t rxq_mask;        /* guest rx vrings enabled, bit = pair */
 	uint32_t txq_mask;        /* guest tx vrings enabled */
@@ -85,6 +89,8 @@ struct v4w_relay {
 	uint16_t port_id;
 	uint16_t mtu;
 	uint64_t vf_tx_capa;      /* RTE_ETH_TX_OFFLOAD_* the VF has */
+	uint64_t vf_txoff;        /* ...and those configured on it */
+	uint64_t vm_offloads;     /* offload features the VM negotiated */
 	uint64_t vf_rss_hf;       /* RSS hash types the VF offers */
 	int scatter;              /* big frames span several 2 KB mbufs */
 	struct rte_mempool *pool;
@@ -129,14 +135,22 @@ v4w_seq_end(struct v4w_dir *d)
 }
 
 /* Workers (worker.c). */
+#define V4W_MAX_TASKS (2 * RTE_MAX_VHOST_DEVICE)
+
+/* A worker's directions: changed in place (see worker.c), never resized. */
 struct v4w_tasklist {
 	uint32_t n;
-	struct v4w_dir *dir[];
+	struct v4w_dir *dir[V4W_MAX_TASKS];
 };
 
+#define V4W_WORKER_STARTING 0
+#define V4W_WORKER_RUNNING 1
+#define V4W_WORKER_FAILED 2
+
 struct v4w_worker {
-	struct v4w_tasklist *tasks;   /* RCU-published */
+	struct v4w_tasklist *tasks;
 	volatile int stop;
+	int state;                    /* V4W_WORKER_* */
 	unsigned int lcore;
 	uint32_t ndirs;               /* control thread's bookkeeping */
 	/* Written by the worker only. */
@@ -153,8 +167,11 @@ extern uint64_t v4w_retry_tsc;
 int v4w_worker_main(void *arg);
 bool v4w_is_worker(int lcore);
 int v4w_least_loaded_worker(int node);
+struct v4w_tasklist *v4w_tasklist_new(void);
+/* Put a direction on a worker (fails only for a CPU that is no worker). */
 int v4w_publish(struct v4w_dir *d, int lcore);
-int v4w_unpublish(struct v4w_dir *d);
+/* Take it off its worker; returns once no worker can still be in it. */
+void v4w_unpublish(struct v4w_dir *d);
 /* Wait until no worker can still see anything unpublished before now. */
 void v4w_sync(void);
 void v4w_dir_release_held(struct v4w_dir *d);

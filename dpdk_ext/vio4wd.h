@@ -92,6 +92,9 @@ struct v4w_dir_stats {
 	uint64_t drop_full_bytes;
 	uint64_t drop_noconn_pkts;   /* far side not connected */
 	uint64_t drop_noconn_bytes;
+	uint64_t drop_bad_pkts;      /* the VF cannot send them (an offload
+				      * it lacks; its tx_prepare refused) */
+	uint64_t drop_bad_bytes;
 	uint64_t retries;            /* rounds spent retrying a held burst */
 	uint32_t held;               /* packets held for retry right now */
 	int32_t cpu;                 /* worker CPU, V4W_NONE if none */

@@ -2,10 +2,15 @@
  * Copyright(c) 2026 The vio4wd authors
  *
  * Worker lcores: each polls the relay directions published to it, in
- * bursts of V4W_BURST.  The control thread changes a worker's task list
- * by publishing a new list and waiting for a quiescent state (RCU), so a
- * worker never sees freed memory and nobody waits with a timeout.
+ * bursts of V4W_BURST.  A worker's task list has room for every direction
+ * there can be, so the control thread changes it in place and never needs
+ * memory to do so: it appends (a release store of the count), or moves the
+ * last entry into a leaving direction's slot and shortens the list, then
+ * waits for a quiescent state (RCU).  A worker never sees freed memory,
+ * nobody waits with a timeout, and taking a direction off a worker cannot
+ * fail.
  */
+#define ALLOW_EXPERIMENTAL_API 1
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -13,6 +18,9 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_vhost.h>
@@ -145,6 +153,7 @@ held_set(struct v4w_dir *d, uint16_t n, uint8_t q)
 
 	for (i = 0; i < n; i++)
 		d->hq[i] = q;
+	d->prepared = 0;
 	v4w_seq_begin(d);
 	d->held_off = 0;
 	d->held_n = n;
@@ -318,6 +327,103 @@ fwd_vf_to_vm(struct v4w_dir *d)
 	return work;
 }
 
+/*
+ * Finish in software what the guest left to an offload the VF does not
+ * have enabled: an L4 checksum is computed here; a TSO frame cannot be
+ * sent (returns -1).  Only a guest that negotiated offloads (and the VF
+ * changed under it) sends such frames.
+ */
+static int
+sw_finish(struct rte_mbuf *m, uint64_t txoff)
+{
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_TX_L4_MASK;
+	uint32_t l3 = m->l2_len, l4off = m->l2_len + m->l3_len;
+	uint16_t *field, sum;
+	void *ip;
+
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
+		return (txoff & RTE_ETH_TX_OFFLOAD_TCP_TSO) ? 0 : -1;
+	if (l4 == RTE_MBUF_F_TX_TCP_CKSUM &&
+	    !(txoff & RTE_ETH_TX_OFFLOAD_TCP_CKSUM))
+		field = NULL;
+	else if (l4 == RTE_MBUF_F_TX_UDP_CKSUM &&
+		 !(txoff & RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+		field = NULL;
+	else
+		return 0;
+	/* The headers must be in the first segment, as vhost builds them. */
+	if (rte_pktmbuf_data_len(m) < l4off +
+	    (l4 == RTE_MBUF_F_TX_TCP_CKSUM ? sizeof(struct rte_tcp_hdr) :
+	     sizeof(struct rte_udp_hdr)))
+		return -1;
+	ip = rte_pktmbuf_mtod_offset(m, void *, l3);
+	field = rte_pktmbuf_mtod_offset(m, uint16_t *, l4off +
+		(l4 == RTE_MBUF_F_TX_TCP_CKSUM ?
+		 offsetof(struct rte_tcp_hdr, cksum) :
+		 offsetof(struct rte_udp_hdr, dgram_cksum)));
+	*field = 0;
+	if (m->ol_flags & RTE_MBUF_F_TX_IPV4)
+		sum = rte_ipv4_udptcp_cksum_mbuf(m, ip, l4off);
+	else if (m->ol_flags & RTE_MBUF_F_TX_IPV6)
+		sum = rte_ipv6_udptcp_cksum_mbuf(m, ip, l4off);
+	else
+		return -1;
+	*field = sum;
+	m->ol_flags &= ~RTE_MBUF_F_TX_L4_MASK;
+	return 0;
+}
+
+/*
+ * Before a fresh burst from the guest first goes to the VF: finish what
+ * its offloads cannot, then let the VF's driver check and adjust the
+ * frames (rte_eth_tx_prepare).  What it refuses is dropped and counted
+ * ("VF cannot send"), so the rest of the burst still goes.
+ */
+static inline void
+tx_prepare(struct v4w_dir *d, struct v4w_relay *r, uint16_t q)
+{
+	struct rte_mbuf **p = d->held + d->held_off;
+	uint16_t n = d->held_n, i, k = 0, bad = 0;
+	uint32_t bad_bytes = 0;
+
+	if (r->vm_offloads != 0) {
+		for (i = 0; i < n; i++) {
+			if (sw_finish(p[i], r->vf_txoff) < 0) {
+				bad++;
+				bad_bytes += rte_pktmbuf_pkt_len(p[i]);
+				rte_pktmbuf_free(p[i]);
+				continue;
+			}
+			p[k] = p[i];
+			d->hq[d->held_off + k] = d->hq[d->held_off + i];
+			k++;
+		}
+		n = k;
+	}
+	i = 0;
+	while (i < n) {
+		i += rte_eth_tx_prepare(r->port_id, q, p + i, n - i);
+		if (i == n)
+			break;
+		bad++;
+		bad_bytes += rte_pktmbuf_pkt_len(p[i]);
+		rte_pktmbuf_free(p[i]);
+		n--;
+		memmove(p + i, p + i + 1, (n - i) * sizeof(p[0]));
+		memmove(d->hq + d->held_off + i, d->hq + d->held_off + i + 1,
+			n - i);
+	}
+	d->prepared = 1;
+	if (bad == 0)
+		return;
+	v4w_seq_begin(d);
+	CNT_ADD(d->st.drop_bad_pkts, bad);
+	CNT_ADD(d->st.drop_bad_bytes, bad_bytes);
+	d->held_n = n;
+	d->held_bytes -= bad_bytes;
+	v4w_seq_end(d);
+}
+
 static inline unsigned int
 fwd_vm_to_vf(struct v4w_dir *d)
 {
@@ -353,6 +459,13 @@ fwd_vm_to_vf(struct v4w_dir *d)
 		}
 		/* The PMD owns what it took. */
 		q = d->hq[d->held_off] % r->vf_nq;
+		if (!d->prepared) {
+			tx_prepare(d, r, q);
+			if (d->held_n == 0) {
+				d->held_since = 0;
+				continue;
+			}
+		}
 		sent = rte_eth_tx_burst(r->port_id, q, d->held + d->held_off,
 					d->held_n);
 		CNT_ADD(d->q[q].vf_pkts, sent);
@@ -378,24 +491,33 @@ int
 v4w_worker_main(void *arg)
 {
 	struct v4w_worker *w = arg;
+	struct v4w_tasklist *tl = w->tasks;
 	unsigned int tid = w->lcore;
 	unsigned int idle = 0, nap_us = V4W_IDLE_NAP_MIN_US;
 	uint64_t t0, t1;
 
 	/* Naps are short; the default 50 us slack would dominate them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-	rte_rcu_qsbr_thread_register(v4w_qsv, tid);
+	if (rte_rcu_qsbr_thread_register(v4w_qsv, tid) != 0) {
+		/* Unregistered, it could not be told apart from a quiescent
+		 * one: it must not touch a direction. */
+		V4W_LOG(ERR, "worker on CPU %u cannot register with RCU; it "
+			"will not run", tid);
+		__atomic_store_n(&w->state, V4W_WORKER_FAILED, __ATOMIC_RELEASE);
+		return -1;
+	}
 	rte_rcu_qsbr_thread_online(v4w_qsv, tid);
+	__atomic_store_n(&w->state, V4W_WORKER_RUNNING, __ATOMIC_RELEASE);
 
 	t0 = rte_rdtsc();
 	while (!w->stop) {
-		struct v4w_tasklist *tl =
-			__atomic_load_n(&w->tasks, __ATOMIC_ACQUIRE);
+		uint32_t n = __atomic_load_n(&tl->n, __ATOMIC_ACQUIRE);
 		unsigned int work = 0;
 		uint32_t i;
 
-		for (i = 0; i < tl->n; i++) {
-			struct v4w_dir *d = tl->dir[i];
+		for (i = 0; i < n; i++) {
+			struct v4w_dir *d = __atomic_load_n(&tl->dir[i],
+							    __ATOMIC_RELAXED);
 
 			if (d->dir == V4W_VF_TO_VM)
 				work += fwd_vf_to_vm(d);
@@ -446,7 +568,9 @@ v4w_is_worker(int lcore)
 {
 	return lcore >= 0 && lcore < RTE_MAX_LCORE &&
 	       rte_lcore_is_enabled(lcore) &&
-	       (unsigned int)lcore != rte_get_main_lcore();
+	       (unsigned int)lcore != rte_get_main_lcore() &&
+	       __atomic_load_n(&v4w_workers_tbl[lcore].state,
+			       __ATOMIC_ACQUIRE) == V4W_WORKER_RUNNING;
 }
 
 /* Fewest directions wins; workers on `node` first; ties go to the lower CPU. */
@@ -459,6 +583,8 @@ v4w_least_loaded_worker(int node)
 	int32_t i;
 
 	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (!v4w_is_worker(lcore))
+			continue;
 		lcores[n] = lcore;
 		nodes[n] = rte_lcore_to_socket_id(lcore);
 		load[n++] = v4w_workers_tbl[lcore].ndirs;
@@ -467,60 +593,55 @@ v4w_least_loaded_worker(int node)
 	return i == V4W_NONE ? V4W_NONE : lcores[i];
 }
 
-static struct v4w_tasklist *
-tasklist_new(uint32_t n)
+struct v4w_tasklist *
+v4w_tasklist_new(void)
 {
-	return calloc(1, sizeof(struct v4w_tasklist) +
-			 n * sizeof(struct v4w_dir *));
-}
-
-static void
-tasklist_swap(struct v4w_worker *w, struct v4w_tasklist *tl)
-{
-	struct v4w_tasklist *old = w->tasks;
-
-	__atomic_store_n(&w->tasks, tl, __ATOMIC_RELEASE);
-	v4w_sync();
-	free(old);
+	return calloc(1, sizeof(struct v4w_tasklist));
 }
 
 int
 v4w_publish(struct v4w_dir *d, int lcore)
 {
 	struct v4w_worker *w = &v4w_workers_tbl[lcore];
-	struct v4w_tasklist *tl = tasklist_new(w->tasks->n + 1);
+	struct v4w_tasklist *tl = w->tasks;
 
-	if (tl == NULL)
-		return v4w_fail(ENOMEM, "out of memory for a task list");
-	memcpy(tl->dir, w->tasks->dir, w->tasks->n * sizeof(tl->dir[0]));
-	tl->dir[w->tasks->n] = d;
-	tl->n = w->tasks->n + 1;
+	if (!v4w_is_worker(lcore))
+		return v4w_fail(EINVAL, "CPU %d is not a running worker",
+				lcore);
+	/* Cannot happen: the list has room for every direction of every
+	 * relay, and relays are counted before one is made. */
+	RTE_VERIFY(tl->n < RTE_DIM(tl->dir));
 	d->lcore = lcore;
 	w->ndirs++;
-	tasklist_swap(w, tl);
+	__atomic_store_n(&tl->dir[tl->n], d, __ATOMIC_RELAXED);
+	__atomic_store_n(&tl->n, tl->n + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
-int
+void
 v4w_unpublish(struct v4w_dir *d)
 {
 	struct v4w_worker *w;
 	struct v4w_tasklist *tl;
-	uint32_t i;
+	uint32_t i, last;
 
 	if (d->lcore == V4W_NONE)
-		return 0;
+		return;
 	w = &v4w_workers_tbl[d->lcore];
-	tl = tasklist_new(w->tasks->n);
-	if (tl == NULL)
-		return v4w_fail(ENOMEM, "out of memory for a task list");
-	for (i = 0; i < w->tasks->n; i++)
-		if (w->tasks->dir[i] != d)
-			tl->dir[tl->n++] = w->tasks->dir[i];
+	tl = w->tasks;
+	last = tl->n - 1;
+	for (i = 0; i < tl->n; i++)
+		if (tl->dir[i] == d)
+			break;
+	RTE_VERIFY(i < tl->n);
+	/* A worker in the middle of a round may see the moved entry twice
+	 * or not at all this round: harmless, it owns both. */
+	if (i != last)
+		__atomic_store_n(&tl->dir[i], tl->dir[last], __ATOMIC_RELAXED);
+	__atomic_store_n(&tl->n, last, __ATOMIC_RELEASE);
 	w->ndirs--;
 	d->lcore = V4W_NONE;
-	tasklist_swap(w, tl);
-	return 0;
+	v4w_sync();
 }
 
 /* Only for unpublished directions: no worker can touch `held` any more. */

@@ -162,6 +162,15 @@ class Agent:
         later = [f.name for f in dataclasses.fields(Settings)
                  if f.name not in self.RELOADABLE and
                  getattr(old, f.name) != getattr(new, f.name)]
+        if new.sockets != old.sockets:
+            # Socket settings take effect at the next start: the static
+            # relays stay on the running sockets (a directory that cannot
+            # be used now never costs a relay).
+            new = dataclasses.replace(new, static_relays=[
+                dataclasses.replace(spec,
+                                    vhost_path=old.sockets.path_for(
+                                        spec.relay_id))
+                for spec in new.static_relays])
         if new.bind_vfio_pci:           # new devices, or ones fixed since
             vfio.bind_all(list(new.bind_vfio_pci))
         want = {spec.relay_id: spec for spec in new.static_relays}

@@ -21,9 +21,21 @@ class Vio4wdException(Exception):
 
 
 class ConfigError(Vio4wdException):
-    """A configuration value is wrong; ``name`` says where it came from."""
+    """A configuration value is wrong; ``name`` says where it came from.
 
-    msg_fmt = "%(name)s=%(value)r: %(reason)s"
+    The value is quoted with repr() (control characters escaped) and cut
+    to its first 200 characters: an error about a huge value must not
+    flood the log."""
+
+    msg_fmt = "%(name)s=%(value)s: %(reason)s"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        if message is None and "value" in kwargs:
+            text = repr(kwargs["value"])
+            if len(text) > 200:
+                text = "%s... (%d characters)" % (text[:200], len(text))
+            kwargs = dict(kwargs, value=text)
+        super().__init__(message, **kwargs)
 
 
 class EngineError(Vio4wdException):

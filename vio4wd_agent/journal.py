@@ -66,7 +66,8 @@ def spec_from_dict(d: dict[str, Any]) -> RelaySpec:
         if key in kw and not isinstance(kw[key], bool):
             raise ValueError("bad %s %r" % (key, kw[key]))
     for key in ("max_queues", "vf_queues"):
-        if key in kw and (not isinstance(kw[key], int) or kw[key] < 0):
+        if key in kw and (not isinstance(kw[key], int) or
+                          not 0 <= kw[key] <= 32):
             raise ValueError("bad %s %r" % (key, kw[key]))
     for key in ("numa_hint", "bond_mode", "socket_uid", "socket_gid",
                 "socket_mode"):

@@ -63,11 +63,18 @@ class AddRelay:
 
 @dataclasses.dataclass(frozen=True)
 class RemoveRelay:
+    """A source withdraws its claim on a relay (never another's)."""
+
     relay_id: int | None = None       # the relay, by id...
     vhost_path: str | None = None     # ...or by socket
     vf: str | None = None             # when given, the relay's VF must match
     source: str = "static"
-    conditional: bool = False         # a relay that is not there is fine
+    # A relay that is not there, or that ``source`` does not claim, is fine.
+    conditional: bool = False
+    # Port control's REMOVE of a VF it did not add (virtio-forwarder let
+    # its clients remove any relay): without a claim of its own, the
+    # source takes the claim that brought the VF, and only that one.
+    take_vf: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,10 +337,24 @@ class RelayManager:
                                                  relay.spec.vf_label):
             raise Missing("relay %d carries VF %s, not %s"
                           % (relay_id, relay.spec.vf or "none", req.vf))
-        # A source withdraws its own claim; port control removing a VF it
-        # did not add (virtio-forwarder allowed that) takes the VF's claim.
-        source = req.source if req.source in relay.claims \
-            else relay.vf_claim() or next(iter(relay.claims))
+        # A source withdraws its own claim, and only that: another source's
+        # registration stays whatever this one does.  The one exception
+        # is explicit (take_vf, see RemoveRelay).
+        source = req.source
+        if source not in relay.claims:
+            owner = relay.vf_claim() if req.take_vf else None
+            if owner is None:
+                if req.conditional:
+                    LOG.info("relay %d: %s has no claim on it (%s); "
+                             "nothing to remove", relay_id, req.source,
+                             ", ".join(sorted(relay.claims)))
+                    return None
+                raise Missing("relay %d is not %s's (claimed by %s)" % (
+                    relay_id, req.source, ", ".join(sorted(relay.claims))))
+            LOG.info("relay %d: %s removes VF %s, which %s added", relay_id,
+                     req.source, relay.spec.vf_label or relay.spec.vf,
+                     owner)
+            source = owner
         claim = relay.claims.pop(source)
         if not relay.claims:
             self._engine.remove_relay(relay_id)

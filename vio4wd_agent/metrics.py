@@ -82,6 +82,9 @@ class RelayCollector:
                                       d.drop_full_bytes)
                 drop_bytes.add_metric([rid, name, "not_connected"],
                                       d.drop_noconn_bytes)
+                drops.add_metric([rid, name, "vf_refused"], d.drop_bad_pkts)
+                drop_bytes.add_metric([rid, name, "vf_refused"],
+                                      d.drop_bad_bytes)
                 try:
                     queues = self.engine.queue_stats(st.relay_id, direction)
                 except Exception:   # removed meanwhile

@@ -52,8 +52,14 @@ BAD = [
     ("more than 32 queue pairs", dict(max_queues=33),
      exception.InvalidArgument, "33 queue pairs requested, a relay serves "
      "at most 32"),
-    ("more VF queues than the VF has", dict(vf_queues=5000),
-     exception.InvalidArgument, "queue pairs, 5000 requested"),
+    # Per-queue counters exist for 32 queues: more must never reach a
+    # worker, whatever the VF has (net_null has 1024).
+    ("more than 32 VF queue pairs", dict(vf_queues=33),
+     exception.InvalidArgument, "33 VF queue pairs requested, a relay "
+     "uses at most 32"),
+    ("a bond of 9", dict(vf="net_bonding11", bond_members=tuple(
+        "net_null%d" % (110 + i) for i in range(9))),
+     exception.InvalidArgument, "2 to 8 members, 9 given"),
 ]
 
 
@@ -105,3 +111,21 @@ def test_failed_add_leaves_nothing_behind(engine, sockdir, bystander):
     state = engine.add_relay(relay_spec(13, sockdir, "net_null13"))
     assert state.vf_ready
     assert engine.resources().ports == 2
+
+
+def test_vf_queue_limits(engine, sockdir, bystander, veth):
+    """More VF queues than the VF has, or than a relay counts (also when
+    the VF comes to a living relay): refused, naming the numbers."""
+    dpdk_if, _ = veth()
+    with pytest.raises(exception.InvalidArgument,
+                       match="has at most 1 queue pairs, 2 requested"):
+        engine.add_relay(relay_spec(
+            14, sockdir, "net_af_packet14,iface=%s" % dpdk_if, vf_queues=2))
+    engine.add_relay(relay_spec(14, sockdir, ""))
+    with pytest.raises(exception.InvalidArgument,
+                       match="40 VF queue pairs requested, a relay uses at "
+                       "most 32"):
+        engine.set_vf(relay_spec(14, sockdir, "net_null14", vf_queues=40))
+    st = engine.set_vf(relay_spec(14, sockdir, "net_null14", vf_queues=32))
+    assert st.vf_queues == 32 and st.vf_ready
+    _still_running(engine, bystander)

@@ -3,12 +3,16 @@
 directions run."""
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from vio4wd_agent import exception
+from vio4wd_agent.demo import rawport
 from vio4wd_agent.relay.model import RelaySpec
 from tests.functional import util
-from tests.functional.conftest import connected, relay_spec
+from tests.functional.conftest import (KERNEL_MAC, VM_MAC, connected,
+                                       relay_spec)
 
 
 def _vm_tx_offloads(vm) -> str:
@@ -18,8 +22,8 @@ def _vm_tx_offloads(vm) -> str:
 @pytest.mark.parametrize("vf,tso,expect_tso,expect_csum", [
     ("net_null20", False, False, False),   # nothing offered without TSO
     ("net_null20", True, False, False),    # net_null cannot finish it
-    ("", True, True, True),                # no VF yet: as configured
-])
+    ("", True, False, False),              # no VF yet: nothing it cannot
+])                                         # finish (see below)
 def test_offloads_offered_to_the_guest(engine, sockdir, vm_factory, vf, tso,
                                        expect_tso, expect_csum):
     spec = relay_spec(20, sockdir, vf, tso=tso)
@@ -143,3 +147,76 @@ def test_vf_attached_to_a_socket_only_relay_without_dropping_the_vm(
         engine.clear_vf(24)
         engine.set_vf(RelaySpec(24, spec.vhost_path, vf="net_bogus0"))
     assert engine.relay(24).vf_port is None and engine.resources().ports == 0
+
+
+def _udp_checksum_ok(frame: bytes) -> bool:
+    """The UDP checksum of an IPv4/UDP frame is set and verifies."""
+    ip = frame[14:34]
+    ihl = (ip[0] & 0xF) * 4
+    udp = frame[14 + ihl:]
+    length = struct.unpack("!H", udp[4:6])[0]
+    if struct.unpack("!H", udp[6:8])[0] == 0:
+        return False
+    pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, length)
+    data = pseudo + udp[:length]
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
+
+
+def test_offloads_follow_the_vf_and_are_finished_when_it_changes(
+        engine, sockdir, vm_factory, veth, kernel_port, test_netns):
+    """A socket made before its VF offers no offloads; once a VF that can
+    finish them (net_tap: checksums, TSO) is attached, the next VM
+    connection gets them.  When that VF is then swapped, under the same
+    VM, for one that cannot (af_packet), the checksums the guest leaves
+    to the VF are computed by the relay: they arrive right."""
+    spec = relay_spec(24, sockdir, "", tso=True)
+    engine.add_relay(spec)
+    vm = vm_factory(spec.vhost_path)
+    util.wait_for(connected(engine, 24), what="VM connected")
+    caps = _vm_tx_offloads(vm)
+    assert "TCP_TSO" not in caps and "UDP_CKSUM" not in caps, caps
+    vm.stop()
+    util.wait_for(lambda: not engine.relay(24).vm_connected,
+                  what="VM gone")
+
+    tap = "v4off24"
+    engine.set_vf(RelaySpec(24, spec.vhost_path, tso=True,
+                            vf="net_tap24,iface=%s" % tap))
+    # The guest asks for UDP checksums in hardware and echoes what it
+    # gets (testpmd's csum engine, UDP_CKSUM as a tx offload).
+    vm = vm_factory(spec.vhost_path, extra=["--tx-offloads=0x4"])
+    util.wait_for(connected(engine, 24), what="VM connected again")
+    caps = _vm_tx_offloads(vm)
+    assert "TCP_TSO" in caps and "UDP_CKSUM" in caps, caps
+    vm.forward("csum")
+
+    engine.clear_vf(24)
+    dpdk_if, kernel_if = veth()
+    engine.set_vf(RelaySpec(24, spec.vhost_path, tso=True,
+                            vf="net_af_packet24,iface=%s" % dpdk_if))
+    assert engine.relay(24).vm_connected      # the same VM all along
+    port = kernel_port(kernel_if)
+
+    def junk_checksum(i: int) -> bytes:
+        # (A UDP checksum of 0 means "none": testpmd leaves those alone.)
+        f = rawport.udp_frame(VM_MAC, KERNEL_MAC, i % 8, i, size=128)
+        return f[:40] + b"\x12\x34" + f[42:]
+    util.send_paced(lambda i: port.send(junk_checksum(i)), 50,
+                    lambda: engine.relay(24).vf_to_vm.rx_pkts)
+    st = util.drained(lambda: engine.relay(24), lambda s: (
+        s.vf_to_vm.held == 0 and s.vm_to_vf.held == 0 and
+        s.vm_to_vf.rx_pkts == s.vf_to_vm.tx_pkts))
+    assert st.vm_to_vf.tx_pkts > 0
+    frames = []
+    port.sock.settimeout(5)
+    while len(frames) < st.vm_to_vf.tx_pkts:
+        data, addr = port.sock.recvfrom(65535)
+        if addr[2] != rawport.PACKET_OUTGOING and \
+                rawport.udp_flow_seq(data) is not None:
+            frames.append(data)
+    assert all(_udp_checksum_ok(f) for f in frames), [f[:60].hex() for f in frames[:3]]

@@ -75,3 +75,50 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
         assert agent.proc.poll() is None
     finally:
         assert agent.stop() == 0
+
+
+def test_sighup_with_an_unusable_socket_dir_keeps_every_relay(
+        tmp_path, cpus, hugepage_dir):
+    """A socket directory that is a file, that contains a NUL byte, or
+    that does not exist: the running relays and their sockets stay, the
+    agent says why, and keeps running."""
+    socks = tmp_path / "socks"
+    basics = legacy_basics(cpus, hugepage_dir, socks)
+    values = dict(owner="root", vfs="(net_null46=1 net_null47=2)")
+    agent = AgentProcess(tmp_path, basics + LEGACY % values, native=(
+        "[dataplane]\nfile_prefix = v4wreload2%d\nexpected_relays = 4\n"
+        % os.getpid()))
+    agent.start().wait_ready()
+    try:
+        util.wait_for(lambda: vfs(agent) == {1: "net_null46",
+                                             2: "net_null47"},
+                      what="static relays")
+        inodes = {i: os.stat(socks / ("virtio-forwarder%d.sock" % i)).st_ino
+                  for i in (1, 2)}
+        a_file = tmp_path / "a-file"
+        a_file.write_text("")
+
+        def reload_with(socket_dir: str, expect: str) -> None:
+            text = basics.replace("VIRTIOFWD_SOCKET_DIR=%s" % socks,
+                                  "VIRTIOFWD_SOCKET_DIR=%s" % socket_dir)
+            assert text != basics
+            agent.legacy.write_bytes((text + LEGACY % values).encode(
+                "utf-8", "surrogateescape"))
+            seen = agent.output().count(expect)
+            agent.proc.send_signal(signal.SIGHUP)
+            util.wait_for(lambda: agent.output().count(expect) > seen,
+                          what="the reload saying %r" % expect)
+            assert agent.proc.poll() is None, agent.output()
+            assert vfs(agent) == {1: "net_null46", 2: "net_null47"}
+            for i, ino in inodes.items():
+                assert os.stat(socks / ("virtio-forwarder%d.sock"
+                                        % i)).st_ino == ino
+
+        reload_with(str(a_file), "exists and is not a directory")
+        reload_with(str(tmp_path / "nul\0dir"), "VIRTIOFWD_SOCKET_DIR")
+        reload_with(str(tmp_path / "missing"), "sockets changed; takes "
+                    "effect when the agent restarts")
+        assert not (tmp_path / "missing").exists()
+        assert "Traceback" not in agent.output()
+    finally:
+        assert agent.stop() == 0

@@ -177,7 +177,8 @@ def test_socket_claim_then_vf_claim(manager):
 def test_port_control_removes_a_static_relay(manager):
     m, engine, policy = manager
     m.add(RelaySpec(9, policy.path_for(9), vf="net_null9"), "static")
-    m.submit(RemoveRelay(9, vf="net_null9", source="zmq")).result(5)
+    m.submit(RemoveRelay(9, vf="net_null9", source="zmq",
+                         take_vf=True)).result(5)
     assert 9 not in engine.specs
 
 
@@ -213,3 +214,35 @@ def test_changed_pins_move_relays_but_run_time_pins_win(manager):
     engine.calls.clear()
     assert m.submit(SetPins({3: CpuPin(3, 9, 9),
                              4: CpuPin(4, 1, 1)})).result() == [4]
+
+
+def test_a_source_only_ever_withdraws_its_own_claim(manager):
+    """libvirt claims the socket, OVSDB brings the VF, port control
+    removes the VF (allowed, explicitly), then OVSDB's key goes: the VM's
+    socket, libvirt's claim, stays."""
+    m, engine, policy = manager
+    path = policy.path_for(10)
+    m.submit(AddRelay(RelaySpec(10, path), "libvirt/vm1")).result(5)
+    m.submit(AddRelay(RelaySpec(10, path, vf="net_null10"),
+                      "ovsdb")).result(5)
+    # Without take_vf a source that has no claim removes nothing.
+    with pytest.raises(exception.NotFound, match="not zmq's .claimed by "
+                       "libvirt/vm1, ovsdb"):
+        m.submit(RemoveRelay(10, source="zmq")).result(5)
+    assert m.submit(RemoveRelay(10, source="zmq",
+                                conditional=True)).result(5) is None
+    # Port control's REMOVE takes the VF's claim, and only that.
+    m.submit(RemoveRelay(10, vf="net_null10", source="zmq",
+                         take_vf=True)).result(5)
+    assert ("clear_vf", 10) in engine.calls and 10 in engine.specs
+    # OVSDB's own claim is gone: its remove changes nothing.
+    assert m.submit(RemoveRelay(10, source="ovsdb",
+                                conditional=True)).result(5) is None
+    assert 10 in engine.specs and os.path.exists(path)
+    # A second take_vf finds no VF claim to take.
+    with pytest.raises(exception.NotFound, match="carries VF none"):
+        m.submit(RemoveRelay(10, vf="net_null10", source="zmq",
+                             take_vf=True)).result(5)
+    assert list(m.claims("libvirt/vm1")) == [10]
+    m.submit(RemoveRelay(10, source="libvirt/vm1")).result(5)
+    assert 10 not in engine.specs

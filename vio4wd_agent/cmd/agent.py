@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         legacy.report(old)
     try:
         s = settings.build(conf, old.origins if old else None)
-    except exception.ConfigError as exc:
+    except (cfg.Error, exception.ConfigError) as exc:
         LOG.error("configuration error: %s", exc)
         _fail("configuration error: %s" % exc)
         return 2
@@ -134,7 +134,11 @@ def reload(agent: Agent, args: list[str]) -> None:
     else:
         py_logging.getLogger().setLevel(
             py_logging.DEBUG if conf.debug else py_logging.INFO)
-    agent.reload(new)
+    try:
+        agent.reload(new)
+    except Exception:   # the agent runs on, with what it had
+        LOG.exception("reload: failed part way; relays not yet changed "
+                      "keep their running configuration")
 
 
 if __name__ == "__main__":

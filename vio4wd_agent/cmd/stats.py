@@ -30,7 +30,8 @@ VM_TO_VF = ("pkts_rx_from_vm", "bytes_rx_from_vm", "pkts_tx_to_vf",
             "pkt_rate_tx_to_vf", "byte_rate_tx_to_vf",
             "pkts_dropped_vf_queue_full", "bytes_dropped_vf_queue_full",
             "pkts_dropped_vf_not_connected",
-            "bytes_dropped_vf_not_connected")
+            "bytes_dropped_vf_not_connected", "pkts_dropped_vf_refused",
+            "bytes_dropped_vf_refused")
 
 
 def flat_lines(response: Any, suppress_zero: bool = False) -> Iterator[str]:

@@ -44,81 +44,139 @@ class LegacyConfig:
     unknown: list[str] = dataclasses.field(default_factory=list)
 
 
-def _array_body(text: str) -> tuple[str, bool]:
-    """The text of a bash array up to its closing ')', comments dropped.
+# One pass over the file (linear in its size, whatever the lines hold):
+# shell words built from plain text, '...', "..." and \x pieces.
+_ASSIGN_RE = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=")
+_PIECE_RE = re.compile(r"""
+    (?P<sq>'[^']*')
+  | (?P<dq>"(?:[^"\\]|\\[\s\S])*")
+  | (?P<cont>\\\n)
+  | (?P<esc>\\[\s\S])
+  | (?P<text>[^\s'"\\()]+)
+""", re.X)
+_BLANK_RE = re.compile(r"[ \t\r\f\v]*")
+_DQ_ESCAPE_RE = re.compile(r'\\([\\"$`\n])')
 
-    Returns (body, closed); a ')' inside quotes does not close the array.
-    """
-    body: list[str] = []
-    quote = ""
-    at_word_start = True
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == "\\" and quote == '"' and i + 1 < len(text):
-                body.append(ch)
-                i += 1
-                ch = text[i]
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and at_word_start:
-            while i < len(text) and text[i] != "\n":
-                i += 1
-            continue
-        elif ch == ")":
-            return "".join(body), True
-        body.append(ch)
-        at_word_start = ch.isspace()
-        i += 1
-    return "".join(body), False
+
+def _control_char(value: str) -> str | None:
+    for ch in value:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            return "contains a control character (%r)" % ch
+    return None
+
+
+class _Reader:
+    """Reads ``NAME=value`` statements from a shell fragment."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.pos = 0
+
+    @property
+    def lineno(self) -> int:
+        return self.text.count("\n", 0, self.pos) + 1
+
+    def _skip_blank(self, newlines: bool) -> None:
+        """Blanks (and newlines, comments and continuations when
+        ``newlines``) up to the next word, ')' or line end."""
+        t = self.text
+        while self.pos < len(t):
+            blank = _BLANK_RE.match(t, self.pos)
+            assert blank is not None     # it matches the empty string
+            self.pos = blank.end()
+            if t.startswith("\\\n", self.pos):
+                self.pos += 2
+            elif self.pos < len(t) and t[self.pos] == "#":
+                end = t.find("\n", self.pos)
+                self.pos = len(t) if end < 0 else end
+            elif newlines and self.pos < len(t) and t[self.pos] == "\n":
+                self.pos += 1
+            else:
+                return
+
+    def _word(self, name: str) -> str | None:
+        """The word at pos, or None if there is none."""
+        parts: list[str] = []
+        t = self.text
+        while self.pos < len(t):
+            m = _PIECE_RE.match(t, self.pos)
+            if m is None:
+                if t[self.pos] in "'\"":
+                    raise ConfigError(name=name, value=t[self.pos:self.pos +
+                                                         40],
+                                      reason="no closing quotation")
+                break
+            self.pos = m.end()
+            kind, piece = m.lastgroup, m.group()
+            if kind == "sq":
+                parts.append(piece[1:-1])
+            elif kind == "dq":
+                parts.append(_DQ_ESCAPE_RE.sub(
+                    lambda e: "" if e.group(1) == "\n" else e.group(1),
+                    piece[1:-1]))
+            elif kind == "esc":
+                parts.append(piece[1])
+            elif kind == "text":
+                parts.append(piece)
+            # a continuation joins lines and adds nothing
+        return "".join(parts) if parts else None
+
+    def statements(self) -> dict[str, Value]:
+        variables: dict[str, Value] = {}
+        t = self.text
+        while True:
+            self._skip_blank(newlines=True)
+            if self.pos >= len(t):
+                return variables
+            m = _ASSIGN_RE.match(t, self.pos)
+            if m is None:
+                end = t.find("\n", self.pos)
+                raise ConfigError(name="%s line %d" % (self.path,
+                                                       self.lineno),
+                                  value=t[self.pos:end if end >= 0 else
+                                          len(t)][:80],
+                                  reason="expected NAME=value")
+            name = m.group(1)
+            self.pos = m.end()
+            if t.startswith("(", self.pos):
+                self.pos += 1
+                words: list[str] = []
+                while True:
+                    self._skip_blank(newlines=True)
+                    if self.pos >= len(t):
+                        raise ConfigError(name=name, value="(...",
+                                          reason="unterminated bash array")
+                    if t[self.pos] == ")":
+                        self.pos += 1
+                        break
+                    word = self._word(name)
+                    if word is None:
+                        raise ConfigError(name=name, value=t[self.pos],
+                                          reason="unexpected character in "
+                                          "a bash array")
+                    words.append(word)
+                value: Value = words
+            else:
+                word = self._word(name)
+                self._skip_blank(newlines=False)
+                if self.pos < len(t) and t[self.pos] != "\n":
+                    raise ConfigError(name=name, value=t[m.end():t.find(
+                        "\n", m.end()) if "\n" in t[m.end():] else
+                        len(t)][:80],
+                        reason="a value with spaces must be quoted")
+                value = word or ""
+            for item in value if isinstance(value, list) else [value]:
+                bad = _control_char(item)
+                if bad:
+                    raise ConfigError(name=name, value=item, reason=bad)
+            variables[name] = value
+            self._skip_blank(newlines=False)
 
 
 def parse_text(text: str, path: str = "<legacy config>") -> dict[str, Value]:
     """NAME -> string or list of strings, in file order (later wins)."""
-    variables: dict[str, Value] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        lineno, line = i + 1, lines[i].strip()
-        i += 1
-        while line.endswith("\\") and i < len(lines):
-            line = line[:-1] + lines[i].strip()
-            i += 1
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE_RE.match(line)
-        if m is None:
-            raise ConfigError(name="%s line %d" % (path, lineno), value=line,
-                              reason="expected NAME=value")
-        name, raw = m.group(1), m.group(2).strip()
-        if raw.startswith("("):
-            pending = raw[1:]
-            body, closed = _array_body(pending)
-            while not closed and i < len(lines):
-                pending += "\n" + lines[i]
-                i += 1
-                body, closed = _array_body(pending)
-            if not closed:
-                raise ConfigError(name=name, value=raw,
-                                  reason="unterminated bash array")
-            try:
-                variables[name] = shlex.split(body)
-            except ValueError as exc:
-                raise ConfigError(name=name, value=raw,
-                                  reason=str(exc)) from None
-            continue
-        try:
-            words = shlex.split(raw, comments=True)
-        except ValueError as exc:
-            raise ConfigError(name=name, value=raw, reason=str(exc)) from None
-        if len(words) > 1:
-            raise ConfigError(name=name, value=raw,
-                              reason="a value with spaces must be quoted")
-        variables[name] = words[0] if words else ""
-    return variables
+    return _Reader(text, path).statements()
 
 
 # ---- variable handlers ---------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import stat
 
 _PCI_RE = re.compile(
     r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})"
@@ -161,3 +163,24 @@ _PY_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL,
 
 def python_log_level(syslog_level: int) -> int:
     return _PY_LEVELS[syslog_level]
+
+
+def check_socket_dir(text: str) -> str:
+    """An absolute directory path of printable characters; if something is
+    there already, a directory.  (Missing is fine: it is made at start.)"""
+    import os
+    import stat
+    if not text or not text.startswith("/"):
+        raise ValueError("not an absolute path")
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        raise ValueError("contains a control character")
+    path = os.path.normpath(text)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise ValueError("cannot be used: %s" % exc.strerror) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ValueError("exists and is not a directory")
+    return path

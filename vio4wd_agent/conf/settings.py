@@ -162,19 +162,46 @@ def _entries(conf: cfg.ConfigOpts, name: _Namer, opt: str,
             for v in getattr(conf.relay, opt)]
 
 
+def check_values(conf: cfg.ConfigOpts) -> None:
+    """Every option of ours reads as its type allows, or a ConfigError
+    names it (oslo.config checks only when a value is first read)."""
+    from vio4wd_agent import conf as vconf
+    for group, opts in vconf.list_opts():
+        for opt in opts:
+            try:
+                getattr(getattr(conf, group.name), opt.dest)
+            except (cfg.Error, ValueError) as exc:
+                reason = str(exc)
+                if " is not valid: " in reason:
+                    reason = reason.split(" is not valid: ", 1)[1]
+                where = "[%s] %s" % (group.name, opt.name)
+                try:
+                    loc = conf.get_location(opt.dest, group.name)
+                    if loc is not None and loc.detail:
+                        where += " (in %s)" % loc.detail
+                except (cfg.Error, ValueError):
+                    pass
+                raise ConfigError("%s: %s" % (where, reason),
+                                  name=where, value=None,
+                                  reason=reason) from None
+
+
 def build(conf: cfg.ConfigOpts,
           origins: dict[tuple[str, str], str] | None = None,
           memory: eal.MemoryPlan | None = None) -> Settings:
     """``memory``: the running data plane's plan, on a reload (the free
     hugepages it would be planned from are partly its own by then)."""
+    check_values(conf)
     name = _Namer(origins or {})
     main, workers = _cpus(conf, name)
 
     vh = conf.vhost
     pattern = name.parse("vhost", "socket_pattern", vh.socket_pattern,
                          parsing.check_socket_pattern)
+    socket_dir = name.parse("vhost", "socket_dir", vh.socket_dir,
+                            parsing.check_socket_dir)
     policy = sockets.SocketPolicy(
-        directory=vh.socket_dir, pattern=pattern,
+        directory=socket_dir, pattern=pattern,
         uid=sockets.resolve_user(vh.socket_owner,
                                  name("vhost", "socket_owner")),
         gid=sockets.resolve_group(vh.socket_group,

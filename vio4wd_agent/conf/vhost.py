@@ -44,7 +44,7 @@ OPTS = [
     cfg.IntOpt("max_queues", default=32, min=1, max=32,
                help="Guest queue pairs a relay serves. 1 does not offer "
                     "multiqueue at all."),
-    cfg.IntOpt("vf_queues", default=0, min=0,
+    cfg.IntOpt("vf_queues", default=0, min=0, max=32,
                help="VF queue pairs per relay, spread by RSS. 0: up to 4 "
                     "where the VF has RSS, else 1."),
 ]

@@ -204,7 +204,8 @@ class PortControl:
         return manager.RemoveRelay(
             relay_id=req.virtio_id if req.op == "REMOVE" else None,
             vhost_path=req.vhost_path if req.op == "REMOVE_SOCK" else None,
-            vf=vf or None, source=self.source, conditional=req.conditional)
+            vf=vf or None, source=self.source, conditional=req.conditional,
+            take_vf=req.op == "REMOVE")
 
     def submit(self, req: PortRequest,
                done: Callable[[int, str, str | None], None]) -> None:

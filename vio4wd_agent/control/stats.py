@@ -170,6 +170,9 @@ def relay_state(st: RelayState, r: Rates) -> object:
             "pkt_rate_tx_to_" + dst: rate[2],
             "byte_rate_tx_to_" + dst: rate[3],
         }
+        if name == "vm_to_vf":
+            values["pkts_dropped_vf_refused"] = d.drop_bad_pkts
+            values["bytes_dropped_vf_refused"] = d.drop_bad_bytes
         for field, value in values.items():
             setattr(out, field, value)
     return msg

@@ -69,6 +69,7 @@ def _dir_stats(d) -> model.DirectionStats:  # type: ignore[no-untyped-def]
         drop_full_pkts=d.drop_full_pkts, drop_full_bytes=d.drop_full_bytes,
         drop_noconn_pkts=d.drop_noconn_pkts,
         drop_noconn_bytes=d.drop_noconn_bytes,
+        drop_bad_pkts=d.drop_bad_pkts, drop_bad_bytes=d.drop_bad_bytes,
         retries=d.retries, held=d.held, cpu=_opt(d.cpu))
 
 

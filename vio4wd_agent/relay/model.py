@@ -68,10 +68,15 @@ class DirectionStats:
     retries: int
     held: int
     cpu: int | None
+    # The VF could not send them: an offload it lacks (a guest that kept
+    # what an earlier VF offered), or its driver's tx_prepare refused.
+    drop_bad_pkts: int = 0
+    drop_bad_bytes: int = 0
 
     @property
     def dropped_pkts(self) -> int:
-        return self.drop_full_pkts + self.drop_noconn_pkts
+        return self.drop_full_pkts + self.drop_noconn_pkts + \
+            self.drop_bad_pkts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,10 @@ class NotASocket(Vio4wdException):
     msg_fmt = "%(path)s exists and is not a socket; refusing to replace it"
 
 
+class BadSocketPath(Vio4wdException):
+    msg_fmt = "cannot use socket path %(path)r: %(reason)s"
+
+
 @dataclasses.dataclass(frozen=True)
 class SocketPolicy:
     """Where relay sockets go and what they look like on disk."""
@@ -95,6 +99,9 @@ def clear_stale(path: str) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         return
+    except (OSError, ValueError) as exc:
+        raise BadSocketPath(path=path, reason=getattr(
+            exc, "strerror", None) or str(exc)) from None
     if not stat.S_ISSOCK(st.st_mode):
         raise NotASocket(path=path)
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

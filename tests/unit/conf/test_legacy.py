@@ -217,3 +217,49 @@ def test_any_file_is_read_or_refused_by_name(text):
         legacy.interpret(legacy.parse_text(text, "f"), "f")
     except ConfigError as exc:
         assert str(exc)
+
+
+@pytest.mark.parametrize("text", [
+    "VIRTIOFWD_SOCKET_DIR=/tmp/a\0b\n",
+    "VIRTIOFWD_SOCKET_OWNER='ro\0ot'\n",
+    "VIRTIOFWD_STATIC_VFS=(net_null0=1 'net_null1\x07=2')\n",
+    "VIRTIOFWD_ZMQ_STATS_EP=\"ipc:///tmp/x\ny\"\n",
+])
+def test_control_characters_are_refused_by_name(text):
+    with pytest.raises(ConfigError) as info:
+        legacy.interpret(legacy.parse_text(text, "f"), "f")
+    assert text.split("=", 1)[0] in str(info.value)
+    assert "control character" in str(info.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "VIRTIOFWD_BINARY=" + "x" * n + "\n",
+    lambda n: "VIRTIOFWD_STATIC_VFS=(\n" + "net_null0=1\n" * (n // 12) + ")\n",
+    lambda n: "VIRTIOFWD_BINARY='" + "x\\\n" * (n // 3) + "'\n",
+    lambda n: "VIRTIOFWD_BINARY=" + "x\\\n" * (n // 3) + "\n",
+    lambda n: "# c\n" * (n // 4) + "VIRTIOFWD_JUMBO=(\n",
+])
+def test_reading_is_linear(make):
+    """The same work per byte for a small and a 16 times larger file (a
+    count of operations, not a timing: the parse of the large file may
+    touch each character a bounded number of times)."""
+    import sys
+    counts = []
+    for n in (64 * 1024, 1024 * 1024):
+        text = make(n)
+        calls = 0
+
+        def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            if event in ("call", "c_call"):
+                calls += 1
+            return None
+        sys.setprofile(tracer)
+        try:
+            legacy.parse_text(text, "f")
+        except ConfigError:
+            pass
+        finally:
+            sys.setprofile(None)
+        counts.append(calls / len(text))
+    assert counts[1] <= counts[0] * 1.5 + 0.01, counts

@@ -87,3 +87,22 @@ def test_one_cpu_machine(conf, monkeypatch):
     monkeypatch.setattr(settings, "online_cpus", lambda: [0])
     with pytest.raises(ConfigError, match="only one CPU"):
         settings.build(conf)
+
+
+@pytest.mark.parametrize("text,where", [
+    ("[vhost]\nvf_queues = 33\n", "[vhost] vf_queues"),
+    ("[vhost]\nmax_queues = 0\n", "[vhost] max_queues"),
+    ("[dataplane]\nmain_lcore = x\n", "[dataplane] main_lcore"),
+])
+def test_values_out_of_range_in_a_file_are_named(tmp_path, monkeypatch,
+                                                 text, where):
+    monkeypatch.setattr(settings, "online_cpus", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(settings.eal, "hugetlbfs_mounts", lambda: {})
+    path = tmp_path / "vio4wd.conf"
+    path.write_text("[vhost]\nsocket_dir = /run/s\n" + text)
+    c = cfg.ConfigOpts()
+    vconf.register_opts(c)
+    c(["--config-file", str(path)], default_config_files=[])
+    with pytest.raises(ConfigError) as info:
+        settings.build(c)
+    assert str(info.value).startswith(where + ":")
