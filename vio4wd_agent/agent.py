@@ -209,18 +209,27 @@ class Agent:
                         "restarts", ", ".join(later))
 
     def stop(self) -> None:
-        for service in reversed(self._services):
-            service.stop()
-        self._services = []
+        """Stop whatever was started (also after a start that failed part
+        way); one part failing to stop does not keep the others up."""
+        was_running = self.engine.running
+        parts = [(getattr(service, "name", type(service).__name__),
+                  service.stop) for service in reversed(self._services)]
         if self.metrics is not None:
-            self.metrics.stop()
-        self.scheduler.stop()
+            parts.append(("metrics", self.metrics.stop))
+        parts.append(("stats scheduler", self.scheduler.stop))
         if self._zmq is not None:
-            self._zmq.term()
-            self._zmq = None
-        self.manager.stop()
-        self.engine.shutdown()
-        LOG.info("data plane stopped")
+            parts.append(("zmq", self._zmq.term))
+        parts += [("relay manager", self.manager.stop),
+                  ("data plane", self.engine.shutdown)]
+        for what, stop in parts:
+            try:
+                stop()
+            except Exception:
+                LOG.exception("stopping %s failed", what)
+        self._services = []
+        self._zmq = None
+        if was_running:
+            LOG.info("data plane stopped")
 
 
 def _unpinned(spec: RelaySpec) -> RelaySpec:

@@ -101,6 +101,35 @@ def test_sigint_stops_cleanly(tmp_path, agent_dirs, cpus, hugepage_dir):
     assert not (run / "virtioforwarder.pid").exists()
 
 
+def test_a_second_agent_on_the_same_pid_file_exits_cleanly(
+        tmp_path, agent_dirs, cpus, hugepage_dir):
+    """It says who holds the pid file and exits 1, with no traceback; the
+    first agent keeps its relay and its endpoints."""
+    socks, run = agent_dirs
+    legacy_text = legacy_basics(cpus, hugepage_dir, socks) + \
+        "VIRTIOFWD_STATIC_VFS=net_null33=6\nVIRTIOFWD_PID_DIR=%s\n" % run
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = AgentProcess(tmp_path / "a", legacy_text, native=(
+        "[dataplane]\nfile_prefix = v4wfirst%d\n" % os.getpid()))
+    second = AgentProcess(tmp_path / "b", legacy_text, native=(
+        "[dataplane]\nfile_prefix = v4wsecond%d\n" % os.getpid()))
+    first.start().wait_ready()
+    try:
+        assert second.start().proc.wait(60) == 1
+        out = second.output()
+        assert "another agent (pid %d) holds %s" % (
+            first.proc.pid, run / "virtioforwarder.pid") in out, out
+        assert "Traceback" not in out
+        assert first.proc.poll() is None
+        assert int((run / "virtioforwarder.pid").read_text()) == \
+            first.proc.pid
+        assert (socks / "virtio-forwarder6.sock").exists()
+        first.wait_ready()
+    finally:
+        assert first.stop() == 0
+
+
 BAD_CONFIGS = [
     ("VIRTIOFWD_CPU_MASK={worker},77", "VIRTIOFWD_CPU_MASK", "77"),
     ("VIRTIOFWD_CPU_MASK={main}", "VIRTIOFWD_CPU_MASK", "main lcore"),
@@ -130,11 +159,19 @@ BAD_CONFIGS = [
     ("VIRTIOFWD_SOCKET_DIR=\"/tmp/unclosed", "VIRTIOFWD_SOCKET_DIR",
      "quotation"),
     ("this line is no assignment", "line 3", "NAME=value"),
+    ("VIRTIOFWD_SOCKET_OWNER=ro\0ot", "VIRTIOFWD_SOCKET_OWNER",
+     "control character"),
+    ("VIRTIOFWD_PID_DIR=/tmp/\0p", "VIRTIOFWD_PID_DIR", "control character"),
+    ("VIRTIOFWD_ZMQ_STATS_EP=ipc:///tmp/x\0y", "VIRTIOFWD_ZMQ_STATS_EP",
+     "control character"),
+    ("VIRTIOFWD_SOCKET_DIR=/tmp/\x01d", "VIRTIOFWD_SOCKET_DIR",
+     "control character"),
 ]
 
 
 @pytest.mark.parametrize("line,name,value", BAD_CONFIGS,
-                         ids=[b[0] for b in BAD_CONFIGS])
+                         ids=[b[0].replace("\0", "<NUL>") for b in
+                              BAD_CONFIGS])
 def test_bad_legacy_config(tmp_path, cpus, line, name, value):
     agent = AgentProcess(tmp_path, "VIRTIOFWD_MASTER_LCORE=%(main)d\n"
                          "VIRTIOFWD_CPU_MASK=%(worker)d\n" % cpus +

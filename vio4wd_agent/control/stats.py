@@ -53,7 +53,8 @@ class Scheduler:
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(5)
+        if self._thread.ident is not None:      # started
+            self._thread.join(5)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         with self._cond:

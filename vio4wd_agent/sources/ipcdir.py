@@ -57,6 +57,8 @@ def parse_command(text: str) -> PortRequest:
     except ValueError as exc:
         raise BadRequest(errno.EINVAL, "neither JSON nor add_port/del_port "
                          "<netdev>: %s" % exc) from None
+    except RecursionError:
+        raise BadRequest(errno.EINVAL, "JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(errno.EINVAL, "the JSON must be an object")
     unknown = set(data) - {"op", "virtio_id", "pci_addrs", "name", "mode",
@@ -175,36 +177,52 @@ class IpcDirectory:
             self._fd = -1
 
     def _run(self) -> None:
+        """The watch loop: no command, however bad, ends it."""
         self._scan()    # commands dropped while we were not watching
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd], [], [], 0.5)
-            if not ready:
-                continue
             try:
-                data = os.read(self._fd, 64 * 1024)
-            except BlockingIOError:
-                continue
-            names, overflow = [], False
-            off = 0
-            while off + _EVENT.size <= len(data):
-                _, mask, _, length = _EVENT.unpack_from(data, off)
-                raw = data[off + _EVENT.size:off + _EVENT.size + length]
-                off += _EVENT.size + length
-                if mask & IN_Q_OVERFLOW:
-                    overflow = True
-                elif raw:
-                    names.append(raw.rstrip(b"\0").decode("utf-8",
-                                                          "replace"))
-            if overflow:
-                self._scan()
-            for name in names:
-                self._handle(name)
+                self._watch_once()
+            except Exception:
+                LOG.exception("IPC port control: watching %s failed; "
+                              "going on", self.path)
+                self._stop.wait(0.5)
+
+    def _watch_once(self) -> None:
+        ready, _, _ = select.select([self._fd], [], [], 0.5)
+        if not ready:
+            return
+        try:
+            data = os.read(self._fd, 64 * 1024)
+        except BlockingIOError:
+            return
+        names, overflow = [], False
+        off = 0
+        while off + _EVENT.size <= len(data):
+            _, mask, _, length = _EVENT.unpack_from(data, off)
+            raw = data[off + _EVENT.size:off + _EVENT.size + length]
+            off += _EVENT.size + length
+            if mask & IN_Q_OVERFLOW:
+                overflow = True
+            elif raw:
+                names.append(raw.rstrip(b"\0").decode("utf-8",
+                                                      "replace"))
+        if overflow:
+            self._scan()
+        for name in names:
+            self._handle(name)
 
     def _scan(self) -> None:
         for name in sorted(os.listdir(self.path)):
             self._handle(name)
 
     def _handle(self, name: str) -> None:
+        try:
+            self._handle_one(name)
+        except Exception as exc:     # one command never stops the others
+            LOG.exception("IPC command %r failed", name)
+            self._answer(name, errno.EIO, "internal error: %s" % exc, None)
+
+    def _handle_one(self, name: str) -> None:
         if name.startswith(".") or name.endswith(RESULT) or "/" in name:
             return
         path = os.path.join(self.path, name)

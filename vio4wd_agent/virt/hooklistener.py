@@ -48,6 +48,8 @@ def parse_request(data: bytes) -> tuple[str, str, str]:
         req = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("not a JSON request: %s" % exc) from None
+    except RecursionError:
+        raise BadRequest("JSON nested too deeply") from None
     if not isinstance(req, dict):
         raise BadRequest("request is a JSON %s, not an object"
                          % type(req).__name__)
@@ -126,30 +128,41 @@ class HookListener:
                     errors=["too many hook requests at once"]))
                 conn.close()
                 continue
-            threading.Thread(target=self._serve, args=(conn,),
-                             name="libvirt-hook-req", daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, args=(conn,),
+                                 name="libvirt-hook-req", daemon=True).start()
+            except RuntimeError as exc:     # no thread to be had
+                LOG.error("libvirt hook: request not served: %s", exc)
+                self._reply(conn, answer(errors=["agent busy: %s" % exc]))
+                conn.close()
+                self._slots.release()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            conn.settimeout(READ_TIMEOUT)
-            try:
-                data = _read_all(conn)
-                if not data:        # a probe (is anyone listening?)
-                    return
-                op, name, xml = parse_request(data)
-            except (BadRequest, OSError) as exc:
-                LOG.warning("libvirt hook: bad request: %s", exc)
-                self._reply(conn, answer(errors=["bad request: %s" % exc]))
-                return
-            try:
-                reply = self.handler(op, name, xml)
-            except Exception as exc:        # never kill the listener
-                LOG.exception("libvirt hook: %s %s failed", op, name)
-                reply = answer(errors=["%s %s failed: %s" % (op, name, exc)])
-            self._reply(conn, reply)
+            self._serve_one(conn)
+        except Exception:       # the next request is served all the same
+            LOG.exception("libvirt hook: request failed")
         finally:
             conn.close()
             self._slots.release()
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        conn.settimeout(READ_TIMEOUT)
+        try:
+            data = _read_all(conn)
+            if not data:        # a probe (is anyone listening?)
+                return
+            op, name, xml = parse_request(data)
+        except (BadRequest, OSError) as exc:
+            LOG.warning("libvirt hook: bad request: %s", exc)
+            self._reply(conn, answer(errors=["bad request: %s" % exc]))
+            return
+        try:
+            reply = self.handler(op, name, xml)
+        except Exception as exc:        # never kill the listener
+            LOG.exception("libvirt hook: %s %s failed", op, name)
+            reply = answer(errors=["%s %s failed: %s" % (op, name, exc)])
+        self._reply(conn, reply)
 
     @staticmethod
     def _reply(conn: socket.socket, reply: dict[str, Any]) -> None:

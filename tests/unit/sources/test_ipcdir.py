@@ -27,6 +27,8 @@ def test_json_command():
     ('{"op": "add", "pci_addrs": ["zz"]}', "not a PCI address"),
     ('{"op": "add", "virtio_id": -1}', "out of range"),
     ("add_port", "neither JSON"),
+    ("[" * 1000, "nested too deeply"),
+    ('{"op": "add", "name": ' + "[" * 3000, "nested too deeply"),
 ])
 def test_bad_commands(text, msg):
     with pytest.raises(BadRequest, match=msg):
@@ -91,3 +93,41 @@ def test_any_text_is_a_request_or_a_clear_refusal(text):
     else:
         assert req.op in ("ADD", "REMOVE", "ADD_SOCK", "REMOVE_SOCK",
                           "QUERY_PCI")
+
+
+class _FakeControl:
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def submit(self, req, done):  # type: ignore[no-untyped-def]
+        self.seen.append(req)
+        done(0, "", None)
+
+
+def test_the_watcher_answers_every_file_after_a_bad_one(tmp_path):
+    """A file that breaks the JSON parser's recursion, and then good
+    ones: all answered, the watcher still running."""
+    import time
+    control = _FakeControl()
+    d = tmp_path / "ipc"
+    watcher = ipcdir.IpcDirectory(str(d), control)  # type: ignore[arg-type]
+    watcher.start()
+    try:
+        def drop(name: str, text: str) -> str:
+            (d / ("." + name)).write_text(text)
+            os.rename(d / ("." + name), d / name)
+            result = d / (name + ".result")
+            deadline = time.monotonic() + 60
+            while not result.exists():
+                assert time.monotonic() < deadline, "no answer to " + name
+                time.sleep(0.01)
+            return result.read_text()
+        assert drop("deep", "[" * 60000).startswith(
+            "ERROR -22 JSON nested too deeply")
+        for i in range(3):
+            assert drop("ok%d" % i, json.dumps(
+                {"op": "remove", "virtio_id": i,
+                 "pci_addrs": ["05:08.1"]})) == "OK\n"
+        assert [r.virtio_id for r in control.seen] == [0, 1, 2]
+    finally:
+        watcher.stop()

@@ -63,6 +63,9 @@ def test_a_request_is_answered_by_the_handler(listener):
     (b'{"op": "prepare", "xml": 7}', "xml must be the domain XML"),
     (b'{"op": "prepare", "domain": 1, "xml": "<d/>"}',
      "domain must be a string"),
+    (b"[" * 100000, "nested too deeply"),
+    (b'{"op": "prepare", "xml": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+     "nested too deeply"),
 ])
 def test_bad_requests_get_an_error_and_the_listener_carries_on(
         listener, data, says):
