@@ -441,10 +441,16 @@ bond_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf)
 	int ret, mode = conf->bond_mode == V4W_NONE ?
 			BONDING_MODE_ACTIVE_BACKUP : conf->bond_mode;
 
-	if (strncmp(r->vf_name, "net_bonding", 11) != 0)
-		return v4w_fail(EINVAL, "relay %u: a bond's name must start "
-				"with net_bonding, not '%s'", r->id,
-				r->vf_name);
+	if (strncmp(r->vf_name, "net_bonding", 11) != 0 ||
+	    r->vf_name[11] == 0 ||
+	    strspn(r->vf_name + 11, "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+	    strlen(r->vf_name + 11) ||
+	    strcmp(r->vf_name, r->vf_devargs) != 0)
+		return v4w_fail(EINVAL, "relay %u: a bond's name must be "
+				"net_bonding followed by letters, digits or "
+				"'_' (no devargs options), not '%s'", r->id,
+				r->vf_devargs);
 	if (conf->n_members < 2 || conf->n_members > V4W_MAX_BOND)
 		return v4w_fail(EINVAL, "relay %u: a bond needs 2 to %d "
 				"members, %u given", r->id, V4W_MAX_BOND,

@@ -57,6 +57,11 @@ BAD = [
     ("more than 32 VF queue pairs", dict(vf_queues=33),
      exception.InvalidArgument, "33 VF queue pairs requested, a relay "
      "uses at most 32"),
+    ("a bond name with devargs options", dict(
+        vf="net_bonding11,mode=4", bond_members=("net_null111",
+                                                 "net_null112")),
+     exception.InvalidArgument, "(no devargs options), not "
+     "'net_bonding11,mode=4'"),
     ("a bond of 9", dict(vf="net_bonding11", bond_members=tuple(
         "net_null%d" % (110 + i) for i in range(9))),
      exception.InvalidArgument, "2 to 8 members, 9 given"),

@@ -98,7 +98,7 @@ BAD_BONDS = [
     (dict(bond_members=("net_null70", "net_null71"), bond_mode=7),
      "unknown bond mode 7"),
     (dict(vf="bond0", bond_members=("net_null70", "net_null71")),
-     "must start with net_bonding"),
+     "must be net_bonding followed by"),
     (dict(bond_members=("net_null70", "net_null70")), "given twice"),
     (dict(bond_members=("net_null70", "net_bogus1")), "net_bogus1"),
 ]

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bad input on every ZeroMQ server: garbage, truncated and oversized
 messages, unknown enum values, missing required fields, and 1000 generated
-malformed requests.  Each is answered (or, when oversized, dropped by
-ZeroMQ), the agent stays up, and no relay is lost."""
+malformed requests, and a flood of delayed stats requests.  Each is
+answered (or, beyond 4 MB, dropped by ZeroMQ), the agent stays up, and no
+relay is lost."""
 from __future__ import annotations
 
 import zmq
@@ -129,10 +130,62 @@ def test_multipart_and_oversized(agent):
     answer = protocol.PortControlResponse.FromString(reply)
     assert answer.status == answer.ERROR and "one message part" in \
         answer.error_code_source
-    # Over ZeroMQ's size limit: the connection is dropped, no answer.
-    assert send(agent, "port_control", b"\x00" * (200 * 1024),
+    # Over 64 kB: refused with an answer saying so.
+    for endpoint in ("port_control", "stats", "core_sched", "config"):
+        reply = send(agent, endpoint, b"\x00" * (200 * 1024))
+        assert reply is not None, endpoint
+    answer = protocol.PortControlResponse.FromString(
+        send(agent, "port_control", b"\x00" * (200 * 1024)))
+    assert answer.status == answer.ERROR and \
+        "request of 204800 bytes; at most 65536" in \
+        answer.error_code_source
+    # Over the hard limit ZeroMQ drops the connection unread.
+    assert send(agent, "port_control", b"\x00" * (5 << 20),
                 timeout=1000) is None
     assert_healthy(agent, before)
+
+
+def test_a_flood_of_delayed_stats_requests(agent):
+    """Thousands of requests that each wait a minute: past the cap they
+    are refused, saying why; plain requests are answered meanwhile; the
+    waiting ones are answered in the end."""
+    from vio4wd_agent.control import stats as stats_server
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(agent.ep("stats"))
+    try:
+        n = 2000
+        for _ in range(n):
+            sock.send_multipart([b"", protocol.StatsRequest(
+                delay=20000).SerializeToString()])
+        refused = 0
+        for _ in range(n - stats_server.MAX_WAITING):
+            assert sock.poll(util.DEADLINE * 1000)
+            answer = protocol.StatsResponse.FromString(
+                sock.recv_multipart()[-1])
+            assert answer.status == answer.ENOMEM, answer
+            assert "requests with a delay are waiting already" in \
+                answer.error
+            refused += 1
+        assert refused == n - stats_server.MAX_WAITING
+        # Meanwhile a plain request is answered, and a delayed one refused.
+        plain = client.request(agent.ep("stats"), protocol.StatsRequest(),
+                               protocol.StatsResponse)
+        assert plain.status == plain.OK and plain.relay
+        late = client.request(agent.ep("stats"), protocol.StatsRequest(
+            delay=10), protocol.StatsResponse)
+        assert late.status == late.ENOMEM
+        # The waiting ones are answered when their time comes.
+        for _ in range(stats_server.MAX_WAITING):
+            assert sock.poll(util.DEADLINE * 1000)
+            answer = protocol.StatsResponse.FromString(
+                sock.recv_multipart()[-1])
+            assert answer.status == answer.OK
+    finally:
+        sock.close(0)
+    ok = client.request(agent.ep("stats"), protocol.StatsRequest(delay=10),
+                        protocol.StatsResponse)
+    assert ok.status == ok.OK
 
 
 ops = st.one_of(st.integers(0, 4), st.integers(5, 2**32 - 1))

@@ -120,3 +120,36 @@ def test_unreachable_ovsdb_is_retried(tmp_path, cpus, hugepage_dir, veth):
     finally:
         agent.stop()
         server.stop()
+
+
+def test_a_row_before_its_netdev_is_retried(tmp_path, cpus, hugepage_dir,
+                                            ovsdb, test_netns):
+    """A row written before its netdev exists is relayed once the netdev
+    appears (no other change in OVSDB); one whose row goes while waiting
+    never becomes a relay."""
+    agent = native_agent(tmp_path, cpus, hugepage_dir, ovsdb.agent_config,
+                         "ovslate")
+    agent.start().wait_ready()
+    try:
+        add_port(ovsdb, "v4late0", virtio_forwarder="7")
+        add_port(ovsdb, "v4late1", virtio_forwarder="8")
+        util.wait_for(lambda: "Interface v4late1 (relay 8) has no netdev "
+                      "here yet" in agent.output(), what="the wait logged")
+        ovsdb.vsctl("--no-wait", "del-port", "br-int", "v4late1")
+        util.wait_for(lambda: "relay 8 (Interface v4late1) no longer "
+                      "wanted" in agent.output(), what="the row gone")
+        test_netns.add_veth("v4late0", "v4late0k")
+        test_netns.add_veth("v4late1", "v4late1k")
+        util.wait_for(lambda: 7 in relays(agent), what="relay 7 once its "
+                      "netdev appeared")
+        assert relays(agent)[7].vf.pci_addr_str == "net_af_packet_ovs7"
+        assert "its netdev is here now" in agent.output()
+        # Relay 8's row went: it stays away (a retry would show by now,
+        # the first ones come within a second).
+        util.wait_for(lambda: agent.output().count(
+            "Interface v4late0 (relay 7): its netdev is here now"),
+            what="relay 7 logged")
+        assert 8 not in relays(agent)
+        assert agent.proc.poll() is None
+    finally:
+        agent.stop()

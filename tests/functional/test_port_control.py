@@ -135,7 +135,7 @@ R = protocol.PortControlRequest
     (_req(R.ADD, virtio_id=6, pcis=[(0, 0x99, 0, 1), (0, 0x99, 0, 2)]),
      errno.EINVAL, "give its name"),
     (_req(R.ADD, virtio_id=6, pcis=[(0, 0x99, 0, 1), (0, 0x99, 0, 2)],
-          name="bond6"), errno.EINVAL, "must start with net_bonding"),
+          name="bond6"), errno.EINVAL, "must be net_bonding followed by"),
     (_req(R.ADD, virtio_id=6, pcis=[(0, 0x99, 0, 1), (0, 0x99, 0, 2)],
           name="net_bonding6", mode=9), errno.EINVAL, "bond mode 9"),
     (_req(R.ADD, virtio_id=6, pcis=[(0, 0x100, 0, 1)]), errno.EINVAL,

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vio4wd_agent.cmd import stats as stats_cmd
 from vio4wd_agent.control import client, protocol
+from vio4wd_agent.control import stats as stats_server
 from vio4wd_agent.demo import rawport
 from tests.functional import util
 from tests.functional.agentproc import native_agent
@@ -178,8 +179,10 @@ def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
     # (The frames take milliseconds; a window of seconds sees them.)
     assert 0 < moved <= 300 and r.pkt_rate_rx_from_vf > 0
     window = moved / r.pkt_rate_rx_from_vf
-    assert delay_ms / 1000 * 0.999 <= window <= elapsed * 1.001, (
-        window, elapsed, len(quick))
+    # (The first sample may be one shared with a request a few ms older.)
+    assert delay_ms / 1000 * 0.999 <= window <= \
+        elapsed * 1.001 + stats_server.SHARE_SAMPLE_S, (
+            window, elapsed, len(quick))
     # Other clients' answers: counters never go back.
     counts = [q.relay[0].vf_to_vm.pkts_rx_from_vf for q in quick]
     assert counts == sorted(counts)

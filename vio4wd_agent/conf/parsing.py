@@ -184,3 +184,16 @@ def check_socket_dir(text: str) -> str:
     if not stat.S_ISDIR(st.st_mode):
         raise ValueError("exists and is not a directory")
     return path
+
+
+_BOND_NAME_RE = re.compile(r"net_bonding[A-Za-z0-9_]{1,40}")
+
+
+def check_bond_name(name: str) -> str:
+    """A bond's name: net_bonding plus letters, digits or '_' (it names
+    the DPDK port; it is not devargs, so no ',options')."""
+    if _BOND_NAME_RE.fullmatch(name) is None:
+        raise ValueError("bond name %r must be net_bonding followed by "
+                         "letters, digits or '_' (no devargs options)"
+                         % name)
+    return name

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from google.protobuf.message import DecodeError
 
 from vio4wd_agent import exception, manager
+from vio4wd_agent.conf.parsing import check_bond_name
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
@@ -153,9 +154,10 @@ class PortControl:
             if req.name is None:
                 raise BadRequest(errno.EINVAL, "%d PCI addresses make a "
                                  "bond: give its name" % len(req.pci_addrs))
-            if not req.name.startswith("net_bonding"):
-                raise BadRequest(errno.EINVAL, "bond name %r must start with "
-                                 "net_bonding" % req.name)
+            try:
+                check_bond_name(req.name)
+            except ValueError as exc:
+                raise BadRequest(errno.EINVAL, str(exc)) from None
             return req.name, req.name, tuple(
                 resolve_vf(p, self.device_map) for p in req.pci_addrs)
         if not req.pci_addrs:

@@ -22,7 +22,11 @@ import zmq
 LOG = logging.getLogger(__name__)
 
 Reply = Callable[[bytes], None]
+# Requests are small (a bond of 8 is under 200 bytes): a larger one is
+# answered with an error.  Beyond HARD_LIMIT ZeroMQ drops the connection
+# without reading it, so nobody makes the agent hold huge messages.
 MAX_MESSAGE = 64 * 1024
+HARD_LIMIT = 4 * 1024 * 1024
 
 
 class Handler(Protocol):
@@ -72,7 +76,7 @@ class ZmqServer:
         prepare_ipc(self.endpoint)
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        sock.setsockopt(zmq.MAXMSGSIZE, HARD_LIMIT)
         try:
             sock.bind(self.endpoint)
         except zmq.ZMQError as exc:
@@ -172,6 +176,14 @@ class ZmqServer:
             if len(body) != 1:
                 reply(self.handler.error(
                     "expected one message part, got %d" % len(body)))
+                continue
+            if len(body[0]) > MAX_MESSAGE:
+                LOG.warning("%s: refused a request of %d bytes (at most "
+                            "%d)", self.handler.name, len(body[0]),
+                            MAX_MESSAGE)
+                reply(self.handler.error(
+                    "request of %d bytes; at most %d" % (len(body[0]),
+                                                         MAX_MESSAGE)))
                 continue
             try:
                 self.handler.handle(body[0], reply)

@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 
@@ -27,12 +27,41 @@ LOG = logging.getLogger(__name__)
 
 MAX_DELAY_MS = 60000
 MAX_RELAYS = 4096
+# Requests waiting for their rate window, all clients together; beyond
+# this they are refused (ENOMEM) with a message saying so.
+MAX_WAITING = 256
+# Samples at most this old are shared: however many requests come, the
+# data plane is read at most ~100 times a second for them.
+SHARE_SAMPLE_S = 0.01
 
 Sample = tuple[float, dict[int, RelayState]]
 
 
 def sample(engine: RelayEngine) -> Sample:
     return time.monotonic(), {s.relay_id: s for s in engine.relays()}
+
+
+class SharedSampler:
+    """sample() of the engine, reusing one taken in the last few ms."""
+
+    def __init__(self, engine: RelayEngine,
+                 max_age: float = SHARE_SAMPLE_S) -> None:
+        self.engine = engine
+        self.max_age = max_age
+        self.taken = 0                  # samples read from the data plane
+        self._lock = threading.Lock()
+        self._last: Sample | None = None
+
+    def __call__(self, not_before: float | None = None) -> Sample:
+        """A sample taken no earlier than ``not_before`` (default: the
+        last ``max_age`` seconds)."""
+        with self._lock:
+            if not_before is None:
+                not_before = time.monotonic() - self.max_age
+            if self._last is None or self._last[0] < not_before:
+                self._last = sample(self.engine)
+                self.taken += 1
+            return self._last
 
 
 class Scheduler:
@@ -187,6 +216,9 @@ class StatsHandler:
         self.engine = engine
         self.scheduler = scheduler
         self.sampler = sampler
+        self.sample = SharedSampler(engine)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def error(self, message: str, status: int | None = None) -> bytes:
         out = protocol.StatsResponse()
@@ -210,15 +242,39 @@ class StatsHandler:
             reply(self.error("delay %d ms is over %d ms" % (
                 req.delay, MAX_DELAY_MS)))
             return
-        if self.scheduler.pending() > 1000:
-            reply(self.error("too many requests waiting",
-                             protocol.StatsResponse.ENOMEM))
-            return
-        first = sample(self.engine)
+        if req.delay > 0:
+            with self._waiting_lock:
+                full = self._waiting >= MAX_WAITING
+                if not full:
+                    self._waiting += 1
+            if full:
+                LOG.warning("stats: refused a request with delay %d ms: %d "
+                            "are waiting already", req.delay, MAX_WAITING)
+                reply(self.error(
+                    "%d requests with a delay are waiting already (at most "
+                    "%d); ask again later, or with delay 0" % (
+                        MAX_WAITING, MAX_WAITING),
+                    protocol.StatsResponse.ENOMEM))
+                return
+        scheduled = False
+        try:
+            scheduled = self._handle(req, reply)
+        finally:
+            if req.delay > 0 and not scheduled:
+                self._done_waiting()
+
+    def _done_waiting(self) -> None:
+        with self._waiting_lock:
+            self._waiting -= 1
+
+    def _handle(self, req: Any, reply: Reply) -> bool:
+        """Answer ``req``; True when the answer is scheduled for later."""
+        ids = list(req.relay)
+        first = self.sample()
         unknown = sorted(set(ids) - set(first[1]))
         if unknown:
             reply(self.error("no relay %s" % ", ".join(map(str, unknown))))
-            return
+            return False
         want = set(ids) if ids else None
         include_inactive = req.include_inactive
 
@@ -249,11 +305,19 @@ class StatsHandler:
         if req.delay == 0:
             # Counters of now, rates of the sampler's last interval.
             answer(first, self.sampler.pair())
-        else:
-            def second() -> None:
-                now = sample(self.engine)
+            return False
+
+        end = time.monotonic() + req.delay / 1000.0
+
+        def second() -> None:
+            try:
+                # Never a sample from before the window's end.
+                now = self.sample(not_before=end)
                 answer(now, (first, now))
-            self.scheduler.call_later(req.delay / 1000.0, second)
+            finally:
+                self._done_waiting()
+        self.scheduler.call_later(req.delay / 1000.0, second)
+        return True
 
 
 class ConfigHandler:

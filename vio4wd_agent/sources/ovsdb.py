@@ -12,13 +12,17 @@ duplicates or drops a relay.
 
 An interface's VF is found through sysfs (/sys/class/net/<name>/device).
 A netdev that is not a PCI function (veth, tap) is relayed through DPDK's
-af_packet driver, with a warning: that is a slow path.
+af_packet driver, with a warning: that is a slow path.  A row whose netdev
+is not there yet (the row written before the VF is bound or renamed) is
+retried, backing off from 0.5 s to 30 s, until the netdev appears or the
+row goes.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 import ovs.db.idl
@@ -37,6 +41,8 @@ LOG = logging.getLogger(__name__)
 SOURCE = "ovsdb"
 KEYS = ("virtio_forwarder", "virtio_relay")
 MAX_ID = 2**32 - 1
+RETRY_FIRST = 0.5       # seconds until a missing netdev is looked for again
+RETRY_MAX = 30.0
 
 
 def wanted(rows: list[tuple[str, dict[str, str]]],
@@ -90,6 +96,9 @@ class OvsdbWatcher:
         self.vf_of = vf_of
         self.applied: dict[int, str] = {}       # relay id -> interface
         self._complaints: set[tuple[str, str]] = set()
+        # relay id -> (interface, retry delay, when to look again): rows
+        # whose netdev is not here yet
+        self.waiting: dict[int, tuple[str, float, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.synced = threading.Event()         # tests wait on it
@@ -143,18 +152,35 @@ class OvsdbWatcher:
         seen = -1
         try:
             while not self._stop.is_set():
-                idl.run()
-                if idl.state == idl.IDL_S_MONITORING and \
-                        idl.change_seqno != seen:
+                try:
+                    self._round(idl, seen)
                     seen = idl.change_seqno
-                    self.reconcile(self._rows(idl))
-                    self.synced.set()
-                poller = ovs.poller.Poller()
-                idl.wait(poller)
-                poller.timer_wait(500)
-                poller.block()
+                except Exception:   # a bad round must not end the watch
+                    LOG.exception("OVSDB: watching %s failed; going on",
+                                  self.remote)
+                    self._stop.wait(1.0)
         finally:
             idl.close()
+
+    def _round(self, idl: Any, seen: int) -> None:
+        idl.run()
+        if idl.state == idl.IDL_S_MONITORING and (
+                idl.change_seqno != seen or self._retry_due() == 0):
+            self.reconcile(self._rows(idl))
+            self.synced.set()
+        poller = ovs.poller.Poller()
+        idl.wait(poller)
+        due = self._retry_due()
+        poller.timer_wait(500 if due is None else
+                          max(10, min(500, int(due * 1000))))
+        poller.block()
+
+    def _retry_due(self) -> float | None:
+        """Seconds until a waiting row is looked at again (0: now)."""
+        if not self.waiting:
+            return None
+        return max(0.0, min(w[2] for w in self.waiting.values()) -
+                   time.monotonic())
 
     @staticmethod
     def _rows(idl: Any) -> list[tuple[str, dict[str, str]]]:
@@ -177,6 +203,11 @@ class OvsdbWatcher:
 
     def reconcile(self, rows: list[tuple[str, dict[str, str]]]) -> None:
         want = wanted(rows, self._complaints)
+        for relay_id in [i for i, w in self.waiting.items()
+                         if want.get(i) != w[0]]:
+            LOG.info("OVSDB: relay %d (Interface %s) no longer wanted; no "
+                     "longer waiting for its netdev", relay_id,
+                     self.waiting.pop(relay_id)[0])
         gone = [i for i, name in self.applied.items() if want.get(i) != name]
         new = [(i, name) for i, name in sorted(want.items())
                if self.applied.get(i) != name]
@@ -186,11 +217,23 @@ class OvsdbWatcher:
             self._wait(self.manager.submit(manager.RemoveRelay(
                 relay_id, source=SOURCE, conditional=True)), relay_id)
             del self.applied[relay_id]
+        now = time.monotonic()
         for relay_id, ifname in new:
             if not sysfs.netdev_exists(ifname) and self.vf_of(ifname) is None:
-                LOG.warning("OVSDB: Interface %s (relay %d) has no netdev "
-                            "here; skipped", ifname, relay_id)
+                waiting = self.waiting.get(relay_id)
+                if waiting is None:
+                    LOG.warning("OVSDB: Interface %s (relay %d) has no "
+                                "netdev here yet; retrying until it appears "
+                                "or the row goes", ifname, relay_id)
+                    self.waiting[relay_id] = (ifname, RETRY_FIRST,
+                                              now + RETRY_FIRST)
+                elif now >= waiting[2]:
+                    delay = min(waiting[1] * 2, RETRY_MAX)
+                    self.waiting[relay_id] = (ifname, delay, now + delay)
                 continue
+            if self.waiting.pop(relay_id, None) is not None:
+                LOG.info("OVSDB: Interface %s (relay %d): its netdev is "
+                         "here now", ifname, relay_id)
             spec = self.spec(relay_id, ifname)
             if self._wait(self.manager.submit(manager.AddRelay(
                     spec, SOURCE, conditional=True)), relay_id):

@@ -153,9 +153,7 @@ def _vf(meta: dict[str, str], problems: list[str],
             if not meta.get("vf", "").strip():
                 raise ValueError("no vf (nor bond) attribute")
             return parsing.check_vf(meta["vf"]), (), None
-        if not bond.startswith("net_bonding"):
-            raise ValueError("bond name %r must start with net_bonding"
-                             % bond)
+        parsing.check_bond_name(bond)
         members = meta.get("members", "").split()
         if not 2 <= len(members) <= 8:
             raise ValueError("bond %s needs 2-8 space-separated members, "

@@ -106,6 +106,11 @@ def test_dynamic_socket_ops():
      "not a PCI address"),
     (msg(R.ADD, virtio_id=1, pcis=[(0, 1, 0, 1)] * 9, name="net_bonding1"),
      errno.EINVAL, "at most 8 members"),
+    # A name with devargs options: refused, not cut at the comma.
+    (msg(R.ADD, virtio_id=1, pcis=[(0, 1, 0, 1), (0, 1, 0, 2)],
+         name="net_bonding1,mode=4"), errno.EINVAL, "no devargs options"),
+    (msg(R.ADD, virtio_id=1, pcis=[(0, 1, 0, 1), (0, 1, 0, 2)],
+         name="net_bonding"), errno.EINVAL, "followed by letters"),
 ])
 def test_refusals(data, code, text):
     ctl, rec = control()

@@ -148,6 +148,8 @@ def test_metadata_in_another_namespace_is_not_ours():
     ("vf='not a vf'", "neither a PCI address"),
     ("vf=''", "no vf"),
     ("bond='bond0' members='0000:05:08.2 0000:05:08.3'", "net_bonding"),
+    ("bond='net_bonding1,mode=4' members='0000:05:08.2 0000:05:08.3'",
+     "no devargs options"),
     ("bond='net_bonding1' members='0000:05:08.2'", "2-8"),
     ("bond='net_bonding1' members='0000:05:08.2 0000:05:08.3' mode='x'",
      "not a number"),
