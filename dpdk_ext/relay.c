@@ -22,6 +22,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_vhost.h>
 
@@ -46,6 +47,7 @@ static uint32_t nretired;
 #define V4W_DESC_BUDGET 1024
 #define V4W_DESC_MIN 64
 #define V4W_POOL_CACHE 128
+#define V4W_AUTO_VF_QUEUES 4
 #define V4W_MTU 1500
 #define V4W_JUMBO_MTU 9000
 #define V4W_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)
@@ -260,38 +262,126 @@ static const struct rte_vhost_device_ops vhost_ops = {
  */
 #define V4W_CACHE_HOLDS (V4W_POOL_CACHE * 3 / 2)
 static uint16_t
+desc_for(uint32_t vf_nq)
+{
+	return RTE_MAX(RTE_MIN((uint32_t)V4W_DESC_PER_QUEUE,
+			       (uint32_t)V4W_DESC_BUDGET / vf_nq),
+		       (uint32_t)V4W_DESC_MIN);
+}
+
+static uint16_t
 desc_per_queue(const struct v4w_relay *r)
 {
-	return RTE_MAX(RTE_MIN(V4W_DESC_PER_QUEUE,
-			       V4W_DESC_BUDGET / r->vf_nq), V4W_DESC_MIN);
+	return desc_for(r->vf_nq);
+}
+
+static uint32_t
+mbufs_for(int has_port, uint32_t vf_nq, uint32_t lcores)
+{
+	uint32_t n = 4 * V4W_BURST + V4W_CACHE_HOLDS * lcores + 256;
+
+	if (has_port)
+		n += 2 * vf_nq * desc_for(vf_nq);
+	return n;
 }
 
 static uint32_t
 pool_size(const struct v4w_relay *r)
 {
-	uint32_t n = 4 * V4W_BURST + V4W_CACHE_HOLDS * rte_lcore_count() + 256;
+	return mbufs_for(r->has_port, r->vf_nq, rte_lcore_count());
+}
 
-	if (r->has_port)
-		n += 2 * r->vf_nq * desc_per_queue(r);
-	return n;
+/* Data room of an mbuf for frames of `mtu` (all in one unless scatter). */
+static uint16_t
+room_for(uint32_t mtu, int scatter)
+{
+	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
+
+	if (!scatter && mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM > room)
+		room = RTE_ALIGN_CEIL(mtu + V4W_FRAME_OVERHEAD +
+				      RTE_PKTMBUF_HEADROOM, 1024);
+	return room;
+}
+
+/*
+ * What DPDK keeps per relay besides its pool: the port's data and the
+ * driver's state (net_null's is 80 kB), the relay, the vhost-user device
+ * and its virtqueues (with a VM connected).  Measured on 22.11 at under
+ * 400 kB; rounded up.
+ */
+#define V4W_RELAY_FIXED_BYTES (512 * 1024)
+
+uint64_t
+v4w_relay_heap_bytes(uint32_t jumbo, uint32_t vf_queues, uint32_t lcores)
+{
+	uint32_t nq = vf_queues ? vf_queues : V4W_AUTO_VF_QUEUES;
+	uint32_t n = mbufs_for(1, RTE_MIN(nq, (uint32_t)V4W_MAX_QUEUES),
+			       lcores);
+	/* The mbuf, its data room, the pool's header, a cache line of
+	 * spread padding. */
+	uint64_t obj = RTE_ALIGN_CEIL(sizeof(struct rte_mbuf) +
+				      room_for(jumbo ? V4W_JUMBO_MTU : V4W_MTU,
+					       0) + 2 * RTE_CACHE_LINE_SIZE,
+				      RTE_CACHE_LINE_SIZE);
+	uint64_t pool = n * obj +
+			/* the ring of free mbufs */
+			(uint64_t)rte_align32pow2(n + 1) * sizeof(void *) +
+			/* the pool with a cache for every possible lcore */
+			sizeof(struct rte_mempool) +
+			RTE_MAX_LCORE * sizeof(struct rte_mempool_cache);
+
+	return pool + V4W_RELAY_FIXED_BYTES;
+}
+
+/*
+ * An mbuf pool, as rte_pktmbuf_pool_create() makes one, except that where
+ * IO addresses are virtual addresses its objects may cross page
+ * boundaries: a 2.3 kB mbuf is IO-contiguous wherever it is contiguous in
+ * the address space.  Without hugepages (4 kB pages) that packs the pool
+ * densely instead of one mbuf per page, nearly halving its memory.
+ */
+static struct rte_mempool *
+pktmbuf_pool(const char *name, uint32_t n, uint16_t room, int node)
+{
+	struct rte_pktmbuf_pool_private priv;
+	struct rte_mempool *mp;
+	unsigned int flags = rte_eal_iova_mode() == RTE_IOVA_VA ?
+			     RTE_MEMPOOL_F_NO_IOVA_CONTIG : 0;
+	int ret;
+
+	memset(&priv, 0, sizeof(priv));
+	priv.mbuf_data_room_size = room;
+	mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + room,
+				      V4W_POOL_CACHE, sizeof(priv), node,
+				      flags);
+	if (mp == NULL)
+		return NULL;
+	ret = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(),
+					 NULL);
+	if (ret == 0) {
+		rte_pktmbuf_pool_init(mp, &priv);
+		ret = rte_mempool_populate_default(mp);
+	}
+	if (ret < 0) {
+		rte_mempool_free(mp);
+		rte_errno = -ret;
+		return NULL;
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
 }
 
 static struct rte_mempool *
 pool_create(struct v4w_relay *r, int node)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
-	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
-	struct rte_mempool *mp;
-
 	/* Frames larger than an mbuf span several where the VF can gather
 	 * and scatter them; else each mbuf must hold a whole frame. */
-	if (!r->scatter &&
-	    r->mtu + V4W_FRAME_OVERHEAD + RTE_PKTMBUF_HEADROOM > room)
-		room = RTE_ALIGN_CEIL(r->mtu + V4W_FRAME_OVERHEAD +
-				      RTE_PKTMBUF_HEADROOM, 1024);
+	uint16_t room = room_for(r->mtu, r->scatter);
+	struct rte_mempool *mp;
+
 	snprintf(name, sizeof(name), "v4w_%u_%u", r->id, r->pool_gen++);
-	mp = rte_pktmbuf_pool_create(name, pool_size(r), V4W_POOL_CACHE, 0,
-				     room, node);
+	mp = pktmbuf_pool(name, pool_size(r), room, node);
 	if (mp == NULL)
 		v4w_fail(rte_errno, "relay %u: cannot create a mempool of %u "
 			 "mbufs on NUMA node %d: %s (not enough hugepage "
@@ -374,6 +464,26 @@ probe_port(struct v4w_relay *r, const char *devargs, const char *name,
 	return 0;
 }
 
+/*
+ * Hand a stopped port's queues back to its driver.  Closing a port frees
+ * ethdev's queue arrays but leaves the queues themselves to the driver's
+ * close, and some drivers free a queue only when ethdev releases it (net_null
+ * in DPDK 22.11 keeps a 64-byte buffer per queue: with 4 queue pairs, 1.5 kB
+ * of hugepage heap lost per relay made and removed).  Configuring no rx
+ * queues, then no tx queues, releases every one through the driver (ethdev
+ * allows either count, not both, to be zero).  A driver that refuses is
+ * closed as before.
+ */
+static void
+port_release_queues(uint16_t port)
+{
+	struct rte_eth_conf none;
+
+	memset(&none, 0, sizeof(none));
+	if (rte_eth_dev_configure(port, 0, 1, &none) == 0)
+		rte_eth_dev_configure(port, 1, 0, &none);
+}
+
 /* Close a port and unplug its device. */
 static void
 port_release(uint16_t port, const char *name)
@@ -389,6 +499,7 @@ port_release(uint16_t port, const char *name)
 	if (ret < 0)
 		V4W_LOG(WARNING, "cannot stop port '%s' cleanly: %s; closing "
 			"it anyway", name, rte_strerror(-ret));
+	port_release_queues(port);
 	ret = rte_eth_dev_close(port);
 	if (ret < 0)
 		V4W_LOG(WARNING, "cannot close port '%s': %s", name,
@@ -422,6 +533,13 @@ bond_release(struct v4w_relay *r)
 					r->member_name[m], r->vf_name,
 					rte_strerror(-ret));
 		}
+		/* Closed before it is freed: the bond driver frees its
+		 * own memory (queues, VLAN filter) in close, which its
+		 * remove calls only for a bond still started. */
+		ret = rte_eth_dev_close(r->port_id);
+		if (ret < 0)
+			V4W_LOG(WARNING, "relay %u: cannot close bond '%s': %s",
+				r->id, r->vf_name, rte_strerror(-ret));
 		ret = rte_eth_bond_free(r->vf_name);
 		if (ret < 0)
 			V4W_LOG(WARNING, "relay %u: cannot free bond '%s': %s",
@@ -578,7 +696,6 @@ vf_queues_setup(struct v4w_relay *r, int node)
 }
 
 #define V4W_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
-#define V4W_AUTO_VF_QUEUES 4
 
 /*
  * Decide MTU and queue count before the pool exists: the pool is sized by

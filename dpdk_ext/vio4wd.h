@@ -206,6 +206,14 @@ int32_t v4w_move_target(int32_t pool_node, int32_t vm_node);
 int32_t v4w_pick_worker(const int32_t *worker_node, const uint32_t *load,
 			uint32_t n, int32_t node);
 
+/*
+ * Hugepage (or --no-huge) heap one relay may take at most: a VF of
+ * vf_queues queue pairs (0: as many as a VF with RSS gets), jumbo frames
+ * or not, a data plane of `lcores` lcores.  Pure: usable before start.
+ */
+uint64_t v4w_relay_heap_bytes(uint32_t jumbo, uint32_t vf_queues,
+			      uint32_t lcores);
+
 /* Message describing the last failure of a v4w_* call on this thread. */
 const char *v4w_last_error(void);
 

@@ -17,6 +17,7 @@ def private_config(tmp_path) -> str:
     return textwrap.dedent("""\
         [agent]
         state_dir = %(state)s
+        pid_file = %(pid)s
         [metrics]
         port = 0
         [control]
@@ -28,6 +29,7 @@ def private_config(tmp_path) -> str:
         [libvirt]
         enabled = false
         """) % {"state": tmp_path / "state", "run": run,
+                "pid": tmp_path / "agent.pid",
                 "ipc": tmp_path / "ipc"}
 
 

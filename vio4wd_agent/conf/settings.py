@@ -246,9 +246,12 @@ def build(conf: cfg.ConfigOpts,
     if memory is None:
         memory = eal.plan_memory(
             dp.hugepage_dir, name("dataplane", "hugepage_dir"),
-            needed_mb=eal.memory_needed_mb(relays, flags.jumbo),
+            needed_mb=eal.memory_needed_mb(relays, flags.jumbo,
+                                           flags.vf_queues,
+                                           len(workers) + 1),
             minimum_mb=eal.memory_needed_mb(max(1, len(static)),
-                                            flags.jumbo),
+                                            flags.jumbo, flags.vf_queues,
+                                            len(workers) + 1),
             memory_mb=dp.memory_mb)
     args = eal.build_eal_args(main_lcore=main, worker_cpus=workers,
                               file_prefix=dp.file_prefix, memory=memory,

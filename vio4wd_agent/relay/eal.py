@@ -12,13 +12,11 @@ from vio4wd_agent.exception import ConfigError
 
 LOG = logging.getLogger(__name__)
 
-# Hugepage memory per relay, measured with bench/memory_per_relay.py on
-# DPDK 22.11: 7.5 MB at MTU 1500 (four VF queues), 26.5 MB with jumbo frames
-# on a VF that cannot scatter (9 KB mbufs; one that can stays near 7.5).
-# The EAL, vhost and ethdev need some on top.
+# What the EAL, ethdev and vhost need besides the relays; each relay's
+# share is the data plane's own bound (v4w_relay_heap_bytes: its pool for
+# the VF's rings, the MTU and every lcore's cache, and what DPDK keeps per
+# port and device), so the plan holds what it promises.
 BASE_MB = 64
-RELAY_MB = 8
-JUMBO_RELAY_MB = 27
 
 _MOUNTS = "/proc/mounts"
 _HUGEPAGES = "/sys/kernel/mm/hugepages"
@@ -31,8 +29,14 @@ class MemoryPlan:
     reason: str                  # why, for the start-up log
 
 
-def memory_needed_mb(relays: int, jumbo: bool) -> int:
-    return BASE_MB + relays * (JUMBO_RELAY_MB if jumbo else RELAY_MB)
+def memory_needed_mb(relays: int, jumbo: bool, vf_queues: int = 0,
+                     lcores: int = 2) -> int:
+    """MB for ``relays`` relays with VFs of ``vf_queues`` queue pairs (0:
+    as many as a VF with RSS gets), on a data plane of ``lcores`` lcores
+    (the main one and the workers)."""
+    from vio4wd_agent.relay.engine import relay_heap_bytes
+    per_relay = relay_heap_bytes(jumbo, vf_queues, lcores)
+    return BASE_MB + -(-relays * per_relay // (1 << 20))
 
 
 def hugetlbfs_mounts() -> dict[str, int]:

@@ -43,6 +43,11 @@ _started = False
 _start_lock = threading.Lock()
 
 
+def relay_heap_bytes(jumbo: bool, vf_queues: int, lcores: int) -> int:
+    """The most DPDK heap one relay takes (see memory_needed_mb)."""
+    return int(lib.v4w_relay_heap_bytes(int(jumbo), vf_queues, lcores))
+
+
 def _check(rc: int) -> int:
     if rc >= 0:
         return rc
