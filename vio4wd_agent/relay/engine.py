@@ -9,14 +9,37 @@ serialises control calls) and releases the GIL while in C.
 from __future__ import annotations
 
 import errno as errno_mod
+import importlib.util
 import logging
+import os
+import sys
 import threading
-from typing import Sequence
+from typing import Any, Sequence
 
 from vio4wd_agent import exception
 from vio4wd_agent.relay import model
 
-from vio4wd_agent.relay._dpdk import ffi, lib  # type: ignore[import-not-found]
+
+
+def _extension() -> Any:
+    """The compiled data plane: the package's own, or the build named by
+    VIO4WD_DPDK_EXT (the sanitizer build of `make test-asan`)."""
+    path = os.environ.get("VIO4WD_DPDK_EXT")
+    if not path:
+        from vio4wd_agent.relay import _dpdk  # type: ignore[attr-defined]
+        return _dpdk
+    name = "vio4wd_agent.relay._dpdk"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError("VIO4WD_DPDK_EXT=%s is not a module" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_ext = _extension()
+ffi, lib = _ext.ffi, _ext.lib
 
 LOG = logging.getLogger(__name__)
 
