@@ -79,6 +79,8 @@ def test_legacy_config_static_vfs(tmp_path, agent_dirs, cpus, hugepage_dir,
         assert "bind_vfio_pci 0000:99:00.3: no PCI device 0000:99:00.3" in log
         assert "static relay 2 (VF 0000:99:00.2) not added" in log
         assert "Cannot find device (0000:99:00.2)" in log
+        # ... said by the data plane where it failed, too
+        assert "vio4wd: relay 2: cannot attach VF '0000:99:00.2'" in log
         assert agent.proc.poll() is None
     finally:
         rc = agent.stop()

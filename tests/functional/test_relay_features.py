@@ -94,6 +94,28 @@ def test_mempool_moves_to_a_numa_node_under_traffic(engine, sockdir,
     assert d.rx_pkts == d.tx_pkts + d.dropped_pkts
 
 
+def test_a_pool_move_that_fails_leaves_the_relay_forwarding(
+        engine, sockdir, vm_factory):
+    """A move to a node without memory (node 1 of this one-node machine)
+    fails with DPDK's reason; the VF and the VM stay where they were and
+    traffic goes on."""
+    spec = relay_spec(25, sockdir, "net_null25")
+    engine.add_relay(spec)
+    vm = vm_factory(spec.vhost_path)
+    util.wait_for(connected(engine, 25), what="VM connected")
+    vm.forward("rxonly")
+    with pytest.raises(exception.EngineError,
+                       match="relay 25: cannot create a mempool .* on NUMA "
+                       "node 1"):
+        engine.set_numa_node(25, 1)
+    st = engine.relay(25)
+    assert st.vf_ready and st.vm_connected and st.numa_node == 0
+    assert st.pool_moves == 0 and engine.resources().mempools == 1
+    before = st.vf_to_vm.tx_pkts
+    util.wait_for(lambda: engine.relay(25).vf_to_vm.tx_pkts > before + 1000,
+                  what="traffic after the failed move")
+
+
 def test_unpinned_directions_go_to_the_least_loaded_worker(
         multi_worker_engine, sockdir):
     e = multi_worker_engine
