@@ -17,9 +17,9 @@ import tempfile
 
 from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.demo import hugepages
-from vio4wd_agent.relay import eal
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
+from measure import start_on_hugepages  # bench/measure.py
 
 MB = 1024 * 1024
 
@@ -42,13 +42,9 @@ def main() -> int:
     huge = hugepages.Hugepages(os.path.join(tmp, "huge"), 1024)
     engine = RelayEngine()
     try:
-        huge_dir = huge.setup()
-        if huge_dir is None:
-            print("needs hugepages: %s" % huge.reason)
+        if start_on_hugepages(engine, huge, cpus[0], cpus[-1],
+                              "v4wmem") is None:
             return 1
-        engine.start(eal.build_eal_args(
-            main_lcore=cpus[0], worker_cpus=[cpus[-1]], file_prefix="v4wmem",
-            memory=eal.MemoryPlan(huge_dir, 0, "bench"), log_level=3))
         base = engine.memory().alloc_bytes / MB
         ports = engine.limits().max_ethports
         mtu = measure(engine, tmp, ports)

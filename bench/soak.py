@@ -28,9 +28,9 @@ import time
 
 from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.demo import hugepages, testpmd
-from vio4wd_agent.relay import eal
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
+from measure import start_on_hugepages  # bench/measure.py
 
 MB = 1024 * 1024
 
@@ -80,6 +80,7 @@ def main() -> int:
     huge = hugepages.Hugepages(os.path.join(tmp, "huge"), 1024)
     engine = RelayEngine()
     vms: list[testpmd.TestPmd] = []
+    huge_dir: str | None = None
 
     def vm(path: str, name: str) -> testpmd.TestPmd:
         t = testpmd.TestPmd(
@@ -91,13 +92,10 @@ def main() -> int:
         return t.start()
 
     try:
-        huge_dir = huge.setup()
+        huge_dir = start_on_hugepages(engine, huge, cpus[0], worker,
+                                      "v4wsoak")
         if huge_dir is None:
-            print("needs hugepages: %s" % huge.reason)
             return 1
-        engine.start(eal.build_eal_args(
-            main_lcore=cpus[0], worker_cpus=[worker], file_prefix="v4wsoak",
-            memory=eal.MemoryPlan(huge_dir, 0, "bench"), log_level=3))
 
         # Traffic all along: relay 0 and its VM, both ways.
         engine.add_relay(RelaySpec(0, os.path.join(tmp, "r0.sock"),

@@ -466,20 +466,26 @@ probe_port(struct v4w_relay *r, const char *devargs, const char *name,
 }
 
 /*
- * Hand a stopped port's queues back to its driver.  Closing a port frees
- * ethdev's queue arrays but leaves the queues themselves to the driver's
- * close, and some drivers free a queue only when ethdev releases it (net_null
- * in DPDK 22.11 keeps a 64-byte buffer per queue: with 4 queue pairs, 1.5 kB
- * of hugepage heap lost per relay made and removed).  Configuring no rx
- * queues, then no tx queues, releases every one through the driver (ethdev
- * allows either count, not both, to be zero).  A driver that refuses is
- * closed as before.
+ * Hand a stopped port's queues back to its driver, for the drivers that
+ * need it.  Closing a port frees ethdev's queue arrays and leaves the
+ * queues to the driver's close; DPDK 22.11's net_null frees a queue only
+ * when ethdev releases it, so each relay made and removed lost a 64-byte
+ * buffer per queue (1.5 kB with 4 queue pairs).  Configuring no rx
+ * queues, then no tx queues, releases every one through the driver
+ * (ethdev allows either count, not both, to be zero).  Other drivers free
+ * their queues in close, and some (net_tap) refuse such a configuration,
+ * so only net_null gets it.
  */
 static void
 port_release_queues(uint16_t port)
 {
+	struct rte_eth_dev_info info;
 	struct rte_eth_conf none;
 
+	if (rte_eth_dev_info_get(port, &info) != 0 ||
+	    info.driver_name == NULL ||
+	    strcmp(info.driver_name, "net_null") != 0)
+		return;
 	memset(&none, 0, sizeof(none));
 	if (rte_eth_dev_configure(port, 0, 1, &none) == 0)
 		rte_eth_dev_configure(port, 1, 0, &none);

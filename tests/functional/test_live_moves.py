@@ -56,15 +56,9 @@ def test_100_moves_under_traffic(remote, sockdir, veth, vm_factory,
             assert x.rx_pkts == x.tx_pkts + x.dropped_pkts + x.held
     sender.join()
 
-    def stages():  # type: ignore[no-untyped-def]
-        vs = vm.port_stats()
-        st = remote.relay(30)
-        return (st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets,
-                test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0)
-
-    a, b, vm_rx, vm_tx, kernel_rx = util.drained(stages, lambda v: (
-        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
-        v[3] == v[1].rx_pkts and v[1].tx_pkts == v[4]))
+    a, b, vm_rx, vm_tx = util.drained_through_vm(
+        lambda: remote.relay(30), vm,
+        lambda: test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0)
     assert a.rx_pkts == total
     assert a.rx_pkts == a.tx_pkts + a.dropped_pkts
     assert b.rx_pkts == b.tx_pkts + b.dropped_pkts

@@ -18,6 +18,17 @@ def _heap(engine) -> int:  # type: ignore[no-untyped-def]
     return engine.memory().alloc_bytes
 
 
+def _cycles_keep_heap(engine, cycle) -> None:  # type: ignore[no-untyped-def]
+    """After a few warm-up cycles (state made once, lazily), 40 more
+    leave the heap in use exactly where it was."""
+    for _ in range(3):
+        cycle()
+    before = _heap(engine)
+    for _ in range(40):
+        cycle()
+    assert _heap(engine) == before, _heap(engine) - before
+
+
 def test_add_remove_cycles_free_all_heap(engine, sockdir):
     kinds = [
         lambda: relay_spec(60, sockdir, "net_null60"),      # 4 RSS queues
@@ -25,30 +36,35 @@ def test_add_remove_cycles_free_all_heap(engine, sockdir):
         lambda: relay_spec(60, sockdir, ""),                 # socket only
         lambda: RelaySpec(60, sockdir + "/b.sock", vf="net_bonding60",
                           bond_members=("net_null61", "net_null62")),
+        lambda: relay_spec(60, sockdir, "net_tap60,iface=v4mem60"),
     ]
     for make in kinds:
         spec = make()
-        for _ in range(3):                      # warm: lazily made state
+
+        def cycle() -> None:
             engine.add_relay(spec)
             engine.remove_relay(60)
-        before = _heap(engine)
-        for _ in range(40):
-            engine.add_relay(spec)
-            engine.remove_relay(60)
-        assert _heap(engine) == before, (spec, _heap(engine) - before)
+        _cycles_keep_heap(engine, cycle)
+
+
+def test_af_packet_cycles_free_all_heap(engine, sockdir, veth):
+    dpdk_if, _ = veth()
+    spec = relay_spec(63, sockdir, "net_af_packet63,iface=%s" % dpdk_if)
+
+    def cycle() -> None:
+        engine.add_relay(spec)
+        engine.remove_relay(63)
+    _cycles_keep_heap(engine, cycle)
 
 
 def test_vf_attach_detach_cycles_free_all_heap(engine, sockdir):
     engine.add_relay(relay_spec(61, sockdir, ""))
     vf = relay_spec(61, sockdir, "net_null63")
-    for _ in range(3):
+
+    def cycle() -> None:
         engine.set_vf(vf)
         engine.clear_vf(61)
-    before = _heap(engine)
-    for _ in range(40):
-        engine.set_vf(vf)
-        engine.clear_vf(61)
-    assert _heap(engine) == before, _heap(engine) - before
+    _cycles_keep_heap(engine, cycle)
 
 
 def test_vm_connect_cycles_free_all_heap(engine, sockdir, vm_factory):

@@ -35,15 +35,10 @@ def test_four_queue_pairs_64_flows(engine, sockdir, veth, vm_factory,
 
     # Everything that went in is somewhere: each stage passed on what it
     # took, or counted it as dropped.
-    def stages():  # type: ignore[no-untyped-def]
-        vs = vm.port_stats()
-        st = engine.relay(40)
-        return (st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets,
-                test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0)
-
-    a, b, vm_rx, vm_tx, kernel_rx = util.drained(stages, lambda v: (
-        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
-        v[3] == v[1].rx_pkts and v[1].tx_pkts == v[4]))
+    a, b, vm_rx, vm_tx = util.drained_through_vm(
+        lambda: engine.relay(40), vm,
+        lambda: test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0)
+    kernel_rx = test_netns.counters(kernel_if)["rx_packets"] - kernel_rx0
     assert a.rx_pkts == total
     assert a.rx_pkts == a.tx_pkts + a.dropped_pkts
     assert b.rx_pkts == b.tx_pkts + b.dropped_pkts
@@ -118,14 +113,8 @@ def test_vf_with_several_queues(engine, sockdir, veth, vm_factory,
         VM_MAC, KERNEL_MAC, i % 64, i // 64)), 640,
         lambda: engine.relay(42).vf_to_vm.rx_pkts)
 
-    def stages():  # type: ignore[no-untyped-def]
-        vs = vm.port_stats()
-        st = engine.relay(42)
-        return st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets
-
-    a, b, vm_rx, vm_tx = util.drained(stages, lambda v: (
-        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
-        v[3] == v[1].rx_pkts))
+    a, b, vm_rx, vm_tx = util.drained_through_vm(lambda: engine.relay(42),
+                                                 vm)
     assert a.rx_pkts == 640 and a.tx_pkts + a.dropped_pkts == 640
     assert b.rx_pkts == b.tx_pkts + b.dropped_pkts
     rxq = engine.queue_stats(42, Direction.VF_TO_VM)

@@ -22,15 +22,25 @@ def vfs(agent) -> dict[int, str]:  # type: ignore[no-untyped-def]
     return {i: r.vf.pci_addr_str for i, r in relays(agent).items()}
 
 
-def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
-                                                      hugepage_dir):
+def reloadable_agent(tmp_path, cpus, hugepage_dir, static_vfs: str,
+                     name: str):  # type: ignore[no-untyped-def]
+    """An agent on the legacy file, started: (agent, its socket dir, the
+    file's basic lines, the LEGACY values)."""
     socks = tmp_path / "socks"
     basics = legacy_basics(cpus, hugepage_dir, socks)
-    values = dict(owner="root", vfs="(net_null41=1 net_null42=2)")
+    values = dict(owner="root", vfs=static_vfs)
     agent = AgentProcess(tmp_path, basics + LEGACY % values, native=(
-        "[dataplane]\nfile_prefix = v4wreload%d\nexpected_relays = 6\n"
-        % os.getpid()))
+        "[dataplane]\nfile_prefix = v4w%s%d\nexpected_relays = 6\n"
+        % (name, os.getpid())))
     agent.start().wait_ready()
+    return agent, socks, basics, values
+
+
+def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
+                                                      hugepage_dir):
+    agent, socks, basics, values = reloadable_agent(
+        tmp_path, cpus, hugepage_dir, "(net_null41=1 net_null42=2)",
+        "reload")
     try:
         assert vfs(agent) == {1: "net_null41", 2: "net_null42"}
         done = agent.ctl("add", "--virtio-id", "3", "--pci-addr",
@@ -82,13 +92,9 @@ def test_sighup_with_an_unusable_socket_dir_keeps_every_relay(
     """A socket directory that is a file, that contains a NUL byte, or
     that does not exist: the running relays and their sockets stay, the
     agent says why, and keeps running."""
-    socks = tmp_path / "socks"
-    basics = legacy_basics(cpus, hugepage_dir, socks)
-    values = dict(owner="root", vfs="(net_null46=1 net_null47=2)")
-    agent = AgentProcess(tmp_path, basics + LEGACY % values, native=(
-        "[dataplane]\nfile_prefix = v4wreload2%d\nexpected_relays = 4\n"
-        % os.getpid()))
-    agent.start().wait_ready()
+    agent, socks, basics, values = reloadable_agent(
+        tmp_path, cpus, hugepage_dir, "(net_null46=1 net_null47=2)",
+        "reload2")
     try:
         util.wait_for(lambda: vfs(agent) == {1: "net_null46",
                                              2: "net_null47"},

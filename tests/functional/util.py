@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -100,3 +100,25 @@ def drained(read: Callable[[], T], done: Callable[[T], bool],
         return ok
     wait_for(settled, what=what, interval=0.2)
     return last[-1]
+
+
+def drained_through_vm(relay: Callable[[], Any], vm: Any,
+                       kernel_rx: Callable[[], int] | None = None,
+                       ) -> tuple[Any, Any, int, int]:
+    """For a VM that sends back what it gets (io, macswap, csum): wait
+    until every stage passed on what it took -- relay to VM, VM back to
+    the relay and, when ``kernel_rx`` counts what the kernel end of the
+    VF received since the start, relay out of its VF -- and return
+    (VF->VM, VM->VF, VM rx, VM tx).  The VM may drop (testpmd's own
+    count); nothing else may be unaccounted for."""
+    def stages() -> tuple[Any, Any, int, int, int]:
+        vs = vm.port_stats()
+        st = relay()
+        return (st.vf_to_vm, st.vm_to_vf, vs.rx_packets, vs.tx_packets,
+                kernel_rx() if kernel_rx is not None else 0)
+
+    a, b, vm_rx, vm_tx, _ = drained(stages, lambda v: (
+        v[0].held == 0 and v[1].held == 0 and v[0].tx_pkts == v[2] and
+        v[3] == v[1].rx_pkts and
+        (kernel_rx is None or v[1].tx_pkts == v[4])))
+    return a, b, vm_rx, vm_tx
