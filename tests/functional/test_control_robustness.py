@@ -167,32 +167,42 @@ def test_a_flood_of_delayed_stats_requests(own_agent):
     sock.connect(agent.ep("stats"))
     try:
         n = 2000
-        for _ in range(n):
-            sock.send_multipart([b"", protocol.StatsRequest(
-                delay=10000).SerializeToString()])
-        refused = 0
-        for _ in range(n - stats_server.MAX_WAITING):
-            assert sock.poll(util.DEADLINE * 1000)
+        counts = {"ok": 0, "refused": 0}
+
+        def take_answer() -> None:
             answer = protocol.StatsResponse.FromString(
                 sock.recv_multipart()[-1])
-            assert answer.status == answer.ENOMEM, answer
-            assert "requests with a delay are waiting already" in \
-                answer.error
-            refused += 1
-        assert refused == n - stats_server.MAX_WAITING
-        # Meanwhile a plain request is answered, and a delayed one refused.
+            if answer.status == answer.OK:
+                counts["ok"] += 1
+            else:
+                assert answer.status == answer.ENOMEM, answer
+                assert "requests with a delay are waiting already" in \
+                    answer.error
+                counts["refused"] += 1
+
+        # At most 500 answers are let pile up on the way to us (ZeroMQ
+        # drops those beyond its high-water mark of 1000 for a client that
+        # does not read, as for anyone); the waiting ones come later.
+        for sent in range(1, n + 1):
+            sock.send_multipart([b"", protocol.StatsRequest(
+                delay=10000).SerializeToString()])
+            while sent - counts["ok"] - counts["refused"] > \
+                    500 + stats_server.MAX_WAITING:
+                assert sock.poll(util.DEADLINE * 1000), counts
+                take_answer()
+        # Meanwhile a plain request is answered.
         plain = client.request(agent.ep("stats"), protocol.StatsRequest(),
                                protocol.StatsResponse)
         assert plain.status == plain.OK and plain.relay
-        late = client.request(agent.ep("stats"), protocol.StatsRequest(
-            delay=10), protocol.StatsResponse)
-        assert late.status == late.ENOMEM
-        # The waiting ones are answered when their time comes.
-        for _ in range(stats_server.MAX_WAITING):
-            assert sock.poll(util.DEADLINE * 1000)
-            answer = protocol.StatsResponse.FromString(
-                sock.recv_multipart()[-1])
-            assert answer.status == answer.OK
+        # Every request is answered: refused at once past the cap, saying
+        # why, or with its rates when its time comes.  (Slots that free
+        # while the flood is still being read may take a few more.)
+        while counts["ok"] + counts["refused"] < n:
+            assert sock.poll(util.DEADLINE * 1000), counts
+            take_answer()
+        ok, refused = counts["ok"], counts["refused"]
+        assert ok >= stats_server.MAX_WAITING and refused > 0
+        assert ok + refused == n
     finally:
         sock.close(0)
     ok = client.request(agent.ep("stats"), protocol.StatsRequest(delay=10),
