@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
 from vio4wd_agent import pidfile
+
+
+def _cmdline(pid: int) -> bytes:
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read()
 
 
 def test_acquire_release(tmp_path):
@@ -41,6 +47,11 @@ def test_running_agent_is_refused(tmp_path):
         proc.wait()
     agent = subprocess.Popen(["bash", "-c", "exec -a vio4wd-agent sleep 30"])
     try:
+        # Until bash has exec'd, the child is a copy of this process.
+        deadline = time.monotonic() + 60
+        while not _cmdline(agent.pid).startswith(b"vio4wd-agent"):
+            assert time.monotonic() < deadline, _cmdline(agent.pid)
+            time.sleep(0.01)
         path.write_text("%d\n" % agent.pid)
         with pytest.raises(pidfile.AlreadyRunning):
             pidfile.PidFile(str(path)).acquire()
