@@ -234,7 +234,8 @@ def test_legacy_core_scheduler_and_vf_token(tmp_path, agent_dirs, cpus,
             "balancing every")[1]
         from prometheus_client.parser import text_string_to_metric_families
         import urllib.request
-        with urllib.request.urlopen(agent.metrics_url(), timeout=10) as r:
+        with urllib.request.urlopen(agent.metrics_url(),
+                                    timeout=util.DEADLINE) as r:
             got = {s.name: s.value for f in text_string_to_metric_families(
                 r.read().decode()) for s in f.samples}
         assert got["vio4wd_core_scheduler_rounds_total"] >= 3

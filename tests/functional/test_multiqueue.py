@@ -43,7 +43,7 @@ def test_four_queue_pairs_64_flows(engine, sockdir, veth, vm_factory,
     assert a.rx_pkts == a.tx_pkts + a.dropped_pkts
     assert b.rx_pkts == b.tx_pkts + b.dropped_pkts
     assert a.drop_noconn_pkts == 0 and b.drop_noconn_pkts == 0
-    got = port.receive_flows(timeout=5, until=kernel_rx)
+    got = port.receive_flows(timeout=util.DEADLINE, until=kernel_rx)
     assert len(got) == kernel_rx == b.tx_pkts
 
     # Every flow's frames came back in the order they were sent.
@@ -123,5 +123,5 @@ def test_vf_with_several_queues(engine, sockdir, veth, vm_factory,
     assert all(q.vf_pkts > 0 for q in txq[:4]), txq
     assert sum(q.vf_pkts for q in rxq) == 640
     assert sum(q.vf_pkts for q in txq) == b.tx_pkts
-    got = port.receive_flows(timeout=5, until=b.tx_pkts)
+    got = port.receive_flows(timeout=util.DEADLINE, until=b.tx_pkts)
     assert len(got) == b.tx_pkts

@@ -235,7 +235,7 @@ def test_offloads_follow_the_vf_and_are_finished_when_it_changes(
         s.vm_to_vf.rx_pkts == s.vf_to_vm.tx_pkts))
     assert st.vm_to_vf.tx_pkts > 0
     frames = []
-    port.sock.settimeout(5)
+    port.sock.settimeout(util.DEADLINE)
     while len(frames) < st.vm_to_vf.tx_pkts:
         data, addr = port.sock.recvfrom(65535)
         if addr[2] != rawport.PACKET_OUTGOING and \

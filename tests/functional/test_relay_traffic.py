@@ -75,7 +75,7 @@ def test_frames_keep_content_and_order(engine, sockdir, veth, vm_factory,
     st, vm_rx, vm_tx = util.drained(stages, lambda v: (
         v[0].vf_to_vm.held == 0 and v[0].vm_to_vf.held == 0 and
         v[0].vf_to_vm.tx_pkts == v[1] and v[0].vm_to_vf.rx_pkts == v[2]))
-    seqs = port.receive(timeout=5, until=st.vm_to_vf.tx_pkts)
+    seqs = port.receive(timeout=util.DEADLINE, until=st.vm_to_vf.tx_pkts)
     # Whatever was lost is counted (by the relay, or by testpmd as what
     # it received and did not send); everything else came back, in
     # order, with its content (tag and sequence number) intact.

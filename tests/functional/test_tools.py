@@ -87,7 +87,8 @@ def test_stats_cli_and_metrics_agree_with_the_relay(agent, vm_factory,
                        "--format", "table", "--include-inactive")
     assert table.stdout.splitlines()[0].startswith("relay")
 
-    text = urllib.request.urlopen(agent.metrics_url(), timeout=5).read()
+    text = urllib.request.urlopen(agent.metrics_url(),
+                                  timeout=util.DEADLINE).read()
     families = {f.name: f for f in
                 text_string_to_metric_families(text.decode())}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
