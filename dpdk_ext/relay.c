@@ -9,6 +9,7 @@
  * call; that keeps unregister from waiting on a callback that waits on us.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -906,6 +907,52 @@ vhost_features_update(struct v4w_relay *r)
 			r->vf_name[0] ? r->vf_name : "none");
 }
 
+/*
+ * The socket DPDK just bound becomes the configured owner's, mode.  It is
+ * in a trusted directory (the agent checked it: nobody else can rename it
+ * or put anything in its place), and it is checked to be the socket just
+ * made, identified by its inode, before anything is changed; nothing here
+ * follows a symbolic link.
+ */
+static int
+socket_take(struct v4w_relay *r)
+{
+	struct stat st;
+
+	r->sock_ino = 0;
+	if (lstat(r->path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid())
+		return v4w_fail(EPERM, "relay %u: '%s' is not the socket just "
+				"made", r->id, r->path);
+	r->sock_dev = st.st_dev;
+	r->sock_ino = st.st_ino;
+	if ((r->sock_uid != V4W_NONE || r->sock_gid != V4W_NONE) &&
+	    fchownat(AT_FDCWD, r->path, r->sock_uid, r->sock_gid,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		return v4w_fail(errno, "relay %u: cannot give socket '%s' to "
+				"uid %d gid %d: %s", r->id, r->path,
+				r->sock_uid, r->sock_gid, strerror(errno));
+	if (r->sock_mode != V4W_NONE &&
+	    fchmodat(AT_FDCWD, r->path, r->sock_mode,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		return v4w_fail(errno, "relay %u: cannot chmod socket '%s': %s",
+				r->id, r->path, strerror(errno));
+	return 0;
+}
+
+/* Remove the relay's socket file: only the one it made. */
+static void
+socket_unlink_ours(struct v4w_relay *r)
+{
+	struct stat st;
+
+	if (r->sock_ino != 0 && lstat(r->path, &st) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_dev == r->sock_dev &&
+	    st.st_ino == r->sock_ino)
+		unlink(r->path);
+	r->sock_ino = 0;
+}
+
 static int
 vhost_attach(struct v4w_relay *r)
 {
@@ -933,25 +980,13 @@ vhost_attach(struct v4w_relay *r)
 				(r->flags & V4W_F_CLIENT) ? "connect to" :
 				"listen on", r->path, strerror(err));
 	}
-	if (!(r->flags & V4W_F_CLIENT) &&
-	    ((r->sock_uid != V4W_NONE || r->sock_gid != V4W_NONE) &&
-	     chown(r->path, r->sock_uid, r->sock_gid) < 0)) {
-		int err = errno;
-
-		rte_vhost_driver_unregister(r->path);
-		unlink(r->path);
-		return v4w_fail(err, "relay %u: cannot give socket '%s' to "
-				"uid %d gid %d: %s", r->id, r->path,
-				r->sock_uid, r->sock_gid, strerror(err));
-	}
-	if (!(r->flags & V4W_F_CLIENT) && r->sock_mode != V4W_NONE &&
-	    chmod(r->path, r->sock_mode) < 0) {
-		int err = errno;
-
-		rte_vhost_driver_unregister(r->path);
-		unlink(r->path);
-		return v4w_fail(err, "relay %u: cannot chmod socket '%s': %s",
-				r->id, r->path, strerror(err));
+	if (!(r->flags & V4W_F_CLIENT)) {
+		ret = socket_take(r);
+		if (ret < 0) {
+			rte_vhost_driver_unregister(r->path);
+			socket_unlink_ours(r);
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -959,13 +994,10 @@ vhost_attach(struct v4w_relay *r)
 static void
 vhost_detach(struct v4w_relay *r)
 {
-	struct stat st;
-
 	rte_vhost_driver_unregister(r->path);
 	/* A server socket is ours: leave no stale file for the next user. */
-	if (!(r->flags & V4W_F_CLIENT) && lstat(r->path, &st) == 0 &&
-	    S_ISSOCK(st.st_mode))
-		unlink(r->path);
+	if (!(r->flags & V4W_F_CLIENT))
+		socket_unlink_ours(r);
 }
 
 /* ---- workers ------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #define V4W_PRIV_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 
 #include <rte_common.h>
@@ -102,6 +103,8 @@ struct v4w_relay {
 	uint32_t pool_gen;
 	int vhost_down;           /* socket withdrawn while the VF link is down */
 	int sock_uid, sock_gid, sock_mode;
+	dev_t sock_dev;           /* the server socket the relay made */
+	ino_t sock_ino;           /* ... 0 when none */
 	uint32_t vm_connects;
 	char vf_devargs[V4W_DEVARGS_MAX];
 	char vf_name[V4W_NAME_MAX];

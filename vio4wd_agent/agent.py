@@ -51,7 +51,7 @@ class Agent:
         else:
             LOG.info("data plane on hugepages at %s (%s)",
                      s.memory.hugepage_dir, s.memory.reason)
-        s.sockets.ensure_directory()
+        s.sockets.ensure_directories()
         if s.bind_vfio_pci:
             vfio.bind_all(list(s.bind_vfio_pci))
         self.engine.start(s.eal_args)
@@ -90,7 +90,8 @@ class Agent:
         elif c.port_control == "ovsdb":
             from vio4wd_agent.sources.ovsdb import OvsdbWatcher
             watcher = OvsdbWatcher(c.ovsdb, self.manager, s.flags,
-                                   s.sockets, s.device_map)
+                                   s.sockets, s.device_map,
+                                   allow_devargs=c.allow_devargs)
             watcher.start()
             self._services.append(watcher)
         if c.libvirt_uri is not None:
@@ -132,7 +133,8 @@ class Agent:
             return
         watcher = LibvirtWatcher(c.libvirt_uri, self.manager, s.flags,
                                  s.sockets, s.device_map, c.dynamic_sockets,
-                                 c.stopped_grace, c.hook_socket)
+                                 c.stopped_grace, c.hook_socket,
+                                 allow_devargs=c.allow_devargs)
         watcher.start()
         self._services.append(watcher)
 

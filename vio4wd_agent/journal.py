@@ -13,15 +13,17 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from typing import Any
 
+from vio4wd_agent import trusted
 from vio4wd_agent.relay.model import RelaySpec
 
 LOG = logging.getLogger(__name__)
 
 VERSION = 1
+# A journal of 1024 relays is ~1 MB; anything far bigger is not ours.
+MAX_BYTES = 64 << 20
 _FIELDS = {f.name: f for f in dataclasses.fields(RelaySpec)}
 
 
@@ -88,27 +90,21 @@ class Journal:
                                      "source": source}, sort_keys=True))
         for relay_id, cpus in sorted(pins.items()):
             lines.append(json.dumps({"pin": relay_id, "cpus": list(cpus)}))
-        directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        tmp = "%s.tmp.%d" % (self.path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # In the state directory (root's alone), written whole or not at
+        # all, never through a link someone planted.
+        directory = trusted.ensure_dir(os.path.dirname(self.path) or ".",
+                                       mode=0o700, what="state directory")
+        trusted.write_file(directory, os.path.basename(self.path),
+                           ("\n".join(lines) + "\n").encode("utf-8"),
+                           mode=0o600, sync=True)
 
     def load(self) -> tuple[list[tuple[RelaySpec, str]],
                             dict[int, tuple[int | None, int | None]]]:
         relays: list[tuple[RelaySpec, str]] = []
         pins: dict[int, tuple[int | None, int | None]] = {}
         try:
-            with open(self.path, "rb") as f:
-                raw = f.read()
+            raw = trusted.read_file(os.path.dirname(self.path) or ".",
+                                    os.path.basename(self.path), MAX_BYTES)
         except FileNotFoundError:
             return relays, pins
         except OSError as exc:
@@ -145,7 +141,8 @@ class Journal:
                 bad.append((lineno, str(exc)))
         if bad:
             aside = "%s.damaged-%d" % (self.path, int(time.time()))
-            shutil.copyfile(self.path, aside)
+            trusted.write_file(os.path.dirname(aside) or ".",
+                               os.path.basename(aside), raw, mode=0o600)
             LOG.error("journal %s is damaged (%s); a copy is in %s; "
                       "restoring the %d valid relay(s) and %d pin(s)",
                       self.path, "; ".join("line %d: %s" % b

@@ -21,12 +21,14 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import errno
+import json
 import logging
+import os
 import queue
 import threading
 from typing import Any, Callable
 
-from vio4wd_agent import exception
+from vio4wd_agent import exception, trusted
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.relay.engine import RelayEngine
@@ -46,6 +48,11 @@ class Conflict(exception.RelayExists):
 class Missing(exception.NotFound):
     def __init__(self, detail: str) -> None:
         super().__init__(errno.ENOENT, detail)
+
+
+class Refused(exception.InvalidArgument):
+    def __init__(self, detail: str) -> None:
+        super().__init__(errno.EINVAL, detail)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +144,12 @@ class RelayManager:
         self._relays: dict[int, _Relay] = {}
         self._journal_relays: list[tuple[RelaySpec, str]] = []
         self._thread: threading.Thread | None = None
+        # Server sockets the data plane made and gave to their owner:
+        # path -> (device, inode), kept in the state directory so that
+        # after a crash they can be told from anyone else's.
+        self._made = MadeSockets(os.path.join(
+            os.path.dirname(journal.path), "made-sockets")
+            if journal is not None else None)
 
     # ---- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -243,8 +256,17 @@ class RelayManager:
                 socket_gid=self._policy.gid, socket_mode=self._policy.mode)
         return spec
 
+    def _place(self, path: str) -> str:
+        """Every socket path, whoever named it, is one in a socket
+        directory, in its canonical spelling."""
+        try:
+            return self._policy.place(path)
+        except sockets.BadSocketPath as exc:
+            raise Refused(str(exc)) from None
+
     def _add(self, req: AddRelay) -> RelayState:
-        spec = req.spec
+        spec = dataclasses.replace(req.spec,
+                                   vhost_path=self._place(req.spec.vhost_path))
         if req.allocate_id:
             relay_id = self._by_path(spec.vhost_path)
             if relay_id is None:
@@ -263,8 +285,10 @@ class RelayManager:
     def _create(self, spec: RelaySpec, req: AddRelay) -> RelayState:
         full = self._prepare(spec)
         if not full.client:
-            sockets.clear_stale(full.vhost_path)
+            sockets.clear_stale(full.vhost_path, self._made.has)
         state = self._engine.add_relay(full)
+        if not full.client:
+            self._made.add(full.vhost_path)
         self._relays[spec.relay_id] = _Relay(
             full, {req.source: _Claim(spec, req.persist)})
         if req.persist:
@@ -319,9 +343,17 @@ class RelayManager:
             self._save()
         return self._engine.relay(have.relay_id)
 
+    def _known_path(self, path: str) -> int | None:
+        """The relay on ``path``; a path outside the socket directories
+        simply has none."""
+        try:
+            return self._by_path(self._policy.place(path))
+        except sockets.BadSocketPath:
+            return None
+
     def _remove(self, req: RemoveRelay) -> int | None:
         relay_id = req.relay_id if req.vhost_path is None \
-            else self._by_path(req.vhost_path)
+            else self._known_path(req.vhost_path)
         what = "socket %s" % req.vhost_path if req.vhost_path is not None \
             else "relay %s" % req.relay_id
         relay = self._relays.get(relay_id) if relay_id is not None else None
@@ -358,6 +390,7 @@ class RelayManager:
         claim = relay.claims.pop(source)
         if not relay.claims:
             self._engine.remove_relay(relay_id)
+            self._made.discard(relay.spec.vhost_path)
             del self._relays[relay_id]
             self._runtime_pins.pop(relay_id, None)
             LOG.info("relay %d removed (%s)", relay_id, req.source)
@@ -413,7 +446,7 @@ class RelayManager:
         return moved
 
     def _query(self, req: Query) -> RelaySpec:
-        relay_id = self._by_path(req.vhost_path)
+        relay_id = self._known_path(req.vhost_path)
         if relay_id is None:
             raise Missing("no relay serves socket %s" % req.vhost_path)
         return self._relays[relay_id].spec
@@ -458,3 +491,53 @@ class RelayManager:
             LOG.info("journal: restored %d of %d relay(s)", restored,
                      len(futures))
         return restored
+
+
+class MadeSockets:
+    """The server sockets the data plane made (and gave to their owner),
+    by path -> (device, inode), kept in ``path`` (the state directory):
+    after a crash their stale files may go, nobody else's."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._made: dict[str, tuple[int, int]] = {}
+        if path is not None:
+            try:
+                raw = trusted.read_file(os.path.dirname(path),
+                                        os.path.basename(path), 16 << 20)
+                data = json.loads(raw.decode("utf-8"))
+                self._made = {p: (int(v[0]), int(v[1]))
+                              for p, v in data.items()}
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, TypeError, AttributeError,
+                    IndexError) as exc:
+                LOG.warning("%s unreadable (%s): stale sockets of an "
+                            "earlier run stay where they are", path, exc)
+
+    def has(self, st: os.stat_result) -> bool:
+        return (st.st_dev, st.st_ino) in self._made.values()
+
+    def add(self, sock: str) -> None:
+        try:
+            st = os.lstat(sock)
+        except OSError:
+            return
+        self._made[sock] = (st.st_dev, st.st_ino)
+        self._save()
+
+    def discard(self, sock: str) -> None:
+        if self._made.pop(sock, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        try:
+            directory = trusted.ensure_dir(os.path.dirname(self.path),
+                                           mode=0o700,
+                                           what="state directory")
+            trusted.write_file(directory, os.path.basename(self.path),
+                               json.dumps(self._made).encode(), mode=0o600)
+        except OSError as exc:
+            LOG.error("cannot write %s: %s", self.path, exc)

@@ -1,53 +1,39 @@
 # SPDX-License-Identifier: Apache-2.0
-"""PID file that refuses to start a second agent on the same file."""
+"""PID file that refuses to start a second agent on the same file.
+
+The agent holding the file is the process that has it locked (flock), for
+as long as it runs: not a process that merely has a similar name, and not
+one that died without removing it.  The file lives in a trusted directory
+(see vio4wd_agent.trusted)."""
 from __future__ import annotations
 
 import os
 
+from vio4wd_agent import trusted
 from vio4wd_agent.exception import Vio4wdException
 
 
 class AlreadyRunning(Vio4wdException):
-    msg_fmt = "another agent (pid %(pid)d) holds %(path)s"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"vio4wd" in f.read()
-    except OSError:
-        return False
+    msg_fmt = "another agent (pid %(pid)s) holds %(path)s"
 
 
 class PidFile:
     def __init__(self, path: str) -> None:
         self.path = path
+        self._lock: trusted.LockFile | None = None
 
     def acquire(self) -> None:
-        try:
-            with open(self.path, encoding="ascii") as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise AlreadyRunning(pid=pid, path=self.path)
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        tmp = "%s.%d.tmp" % (self.path, os.getpid())
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write("%d\n" % os.getpid())
-        os.replace(tmp, self.path)
+        directory = trusted.ensure_dir(os.path.dirname(self.path) or ".",
+                                       mode=0o755, what="pid file directory")
+        lock = trusted.LockFile(os.path.join(directory,
+                                             os.path.basename(self.path)))
+        locked, holder = lock.acquire()
+        if not locked:
+            raise AlreadyRunning(pid=holder if holder is not None
+                                 else "unknown", path=self.path)
+        self._lock = lock
 
     def release(self) -> None:
-        try:
-            with open(self.path, encoding="ascii") as f:
-                mine = f.read().strip() == str(os.getpid())
-            if mine:
-                os.unlink(self.path)
-        except OSError:
-            pass
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

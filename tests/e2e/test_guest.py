@@ -46,6 +46,9 @@ def test_guest_traffic_through_a_relay_learnt_from_libvirt(
         socket_dir = %s
         socket_owner = libvirt-qemu
         socket_group = kvm
+        [control]
+        # the VF stand-in is af_packet devargs in the domain's metadata
+        allow_devargs = true
         [libvirt]
         enabled = true
         uri = %s

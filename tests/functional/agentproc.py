@@ -10,6 +10,9 @@ import textwrap
 
 AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
 
+# Every agent a test started, so none outlives its test (see conftest).
+STARTED: list["AgentProcess"] = []
+
 
 def private_config(tmp_path) -> str:
     """What keeps a test agent off the host's own paths and ports."""
@@ -64,6 +67,7 @@ class AgentProcess:
             cmd += ["--legacy-config", str(self.legacy)]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT)
+        STARTED.append(self)
         return self
 
     def run(self, timeout: float = 30) -> int:

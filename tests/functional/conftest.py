@@ -31,6 +31,20 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
         raise pytest.UsageError("dpdk-testpmd missing; run `make install`")
 
 
+@pytest.fixture(autouse=True)
+def no_agent_outlives_its_test() -> Iterator[None]:
+    """An agent a failing test did not stop is killed (by the PID we
+    started), so it cannot disturb the tests after it."""
+    from tests.functional import agentproc
+    mark = len(agentproc.STARTED)       # module fixtures' agents stay
+    yield
+    while len(agentproc.STARTED) > mark:
+        a = agentproc.STARTED.pop()
+        if a.proc is not None and a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait(30)
+
+
 @pytest.fixture(scope="session")
 def workdir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="v4wtest-")

@@ -23,7 +23,8 @@ class OvsdbServer:
     def agent_config(self) -> str:
         """The agent's config lines that make this server its port
         control."""
-        return ("[control]\nport_control = ovsdb\n[ovsdb]\nconnection = %s\n"
+        return ("[control]\nport_control = ovsdb\nallow_devargs = true\n"
+                "[ovsdb]\nconnection = %s\n"
                 % self.remote)
 
     def create(self) -> "OvsdbServer":

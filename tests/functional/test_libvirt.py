@@ -77,6 +77,8 @@ def watching(tmp_path, cpus, hugepage_dir, lv, name: str,
         socket_owner = libvirt-qemu
         socket_group = kvm
         socket_mode = 0660
+        [control]
+        allow_devargs = true
         [libvirt]
         enabled = true
         uri = %s

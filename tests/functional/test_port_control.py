@@ -171,7 +171,7 @@ def test_raw_request_defaults(agent):
 
 def test_dynamic_sockets_with_traffic(dynamic_agent, vm_factory, tmp_path):
     a = dynamic_agent
-    path = str(tmp_path / "vhu-port1")
+    path = str(a.socket_dir / "vhu-port1")
     add = a.ctl("add_sock", "--vhost-path", path, "--pci-addr", "99:00.1")
     assert add.returncode == 0, add.stderr
     q = a.ctl("query_pci", "--vhost-path", path)
@@ -188,7 +188,7 @@ def test_dynamic_sockets_with_traffic(dynamic_agent, vm_factory, tmp_path):
     r = stats(a).relay[0]
     assert r.vhost.vhost_socket_name == path and r.active
 
-    second = str(tmp_path / "vhu-port2")
+    second = str(a.socket_dir / "vhu-port2")
     assert a.ctl("add_sock", "--vhost-path", second, "--pci-addr",
                  "99:00.2").returncode == 0
     assert sorted(relay_ids(a)) == [0, 1]

@@ -30,7 +30,8 @@ def test_kill_9_and_restart_restores_relays(tmp_path, cpus, hugepage_dir,
         """), "restart")
     agent.start().wait_ready()
     try:
-        path1, path2 = str(tmp_path / "vm1.sock"), str(tmp_path / "vm2.sock")
+        path1 = str(agent.socket_dir / "vm1.sock")
+        path2 = str(agent.socket_dir / "vm2.sock")
         assert agent.ctl("add_sock", "--vhost-path", path1, "--pci-addr",
                          "99:00.1").returncode == 0
         # The VM owns its socket (vhost-user server; it waits for the
@@ -80,7 +81,7 @@ def test_damaged_journal(tmp_path, cpus, hugepage_dir):
         device_map = 0000:99:00.2=net_null84
         """), "damaged")
     agent.start().wait_ready()
-    p1, p2 = str(tmp_path / "a.sock"), str(tmp_path / "b.sock")
+    p1, p2 = str(agent.socket_dir / "a.sock"), str(agent.socket_dir / "b.sock")
     assert agent.ctl("add_sock", "--vhost-path", p1, "--pci-addr",
                      "99:00.1").returncode == 0
     assert agent.ctl("add_sock", "--vhost-path", p2, "--pci-addr",

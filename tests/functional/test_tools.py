@@ -286,8 +286,11 @@ def test_ipc_directory_port_control(tmp_path, cpus, hugepage_dir, veth):
     finally:
         a.stop()
 
-    # A directory anyone may write to is refused, with a clear message.
-    os.chmod(ipc, 0o777)
-    a.start()
-    assert a.proc.wait(30) != 0
-    assert "anyone may write it" in a.output() and str(ipc) in a.output()
+    # A directory anyone may write to is refused, with a clear message,
+    # sticky or not.
+    for mode, says in ((0o777, "writable by others (mode 0777)"),
+                       (0o1777, "anyone may write it")):
+        os.chmod(ipc, mode)
+        a.start()
+        assert a.proc.wait(60) != 0
+        assert says in a.output() and str(ipc) in a.output(), a.output()

@@ -164,6 +164,10 @@ def test_socket_claim_then_vf_claim(manager):
     assert "VF net_null8 from" in str(info.value) and "ipc asked" in str(
         info.value)
     with pytest.raises(exception.RelayExists, match="on socket"):
+        m.submit(AddRelay(RelaySpec(8, policy.path_for(99)),
+                          "other")).result(5)
+    with pytest.raises(exception.InvalidArgument,
+                       match="not directly in a socket directory"):
         m.submit(AddRelay(RelaySpec(8, "/elsewhere.sock"), "other")).result(5)
     # the VF goes when the last claim that wanted one goes
     m.submit(RemoveRelay(8, source="ovsdb")).result(5)
@@ -184,12 +188,14 @@ def test_port_control_removes_a_static_relay(manager):
 
 def test_allocated_ids_follow_the_socket(manager):
     m, engine, policy = manager
-    a = m.submit(AddRelay(RelaySpec(0, "/tmp/x-a.sock", client=True),
+    sock_a = os.path.join(policy.directory, "x-a.sock")
+    sock_b = os.path.join(policy.directory, "x-b.sock")
+    a = m.submit(AddRelay(RelaySpec(0, sock_a, client=True),
                           "libvirt", allocate_id=True)).result(5)
-    b = m.submit(AddRelay(RelaySpec(0, "/tmp/x-b.sock", client=True),
+    b = m.submit(AddRelay(RelaySpec(0, sock_b, client=True),
                           "libvirt", allocate_id=True)).result(5)
     assert (a.relay_id, b.relay_id) == (0, 1)
-    c = m.submit(AddRelay(RelaySpec(0, "/tmp/x-b.sock", vf="net_null1",
+    c = m.submit(AddRelay(RelaySpec(0, sock_b, vf="net_null1",
                                     client=True), "zmq",
                           allocate_id=True)).result(5)
     assert c.relay_id == 1 and ("set_vf", 1, "net_null1") in engine.calls

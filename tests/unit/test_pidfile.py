@@ -3,16 +3,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
+import sys
 
 import pytest
 
 from vio4wd_agent import pidfile
-
-
-def _cmdline(pid: int) -> bytes:
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        return f.read()
 
 
 def test_acquire_release(tmp_path):
@@ -23,38 +18,44 @@ def test_acquire_release(tmp_path):
     assert not (tmp_path / "run" / "a.pid").exists()
 
 
-def test_stale_pid_file_is_taken_over(tmp_path):
-    proc = subprocess.Popen(["true"])
-    proc.wait()
+def test_a_file_nobody_holds_is_taken_over(tmp_path):
+    """A pid file left by an agent that died (or naming a process that
+    merely looks like one): nobody holds its lock, so it is ours."""
     path = tmp_path / "a.pid"
-    path.write_text("%d\n" % proc.pid)
-    pidfile.PidFile(str(path)).acquire()
+    path.write_text("1\n")          # init: alive, and not an agent
+    pf = pidfile.PidFile(str(path))
+    pf.acquire()
     assert path.read_text() == "%d\n" % os.getpid()
+    pf.release()
 
 
-def test_running_agent_is_refused(tmp_path):
-    proc = subprocess.Popen(["sleep", "30"], executable="/bin/sleep")
+def test_the_holder_of_the_lock_is_refused_by_pid(tmp_path):
+    path = tmp_path / "a.pid"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from vio4wd_agent import pidfile; "
+        "pidfile.PidFile(sys.argv[1]).acquire(); print('held', flush=True); "
+        "sys.stdin.read()"), str(path)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
     try:
-        # /proc/<pid>/cmdline must name vio4wd for it to count as an agent
-        path = tmp_path / "a.pid"
-        path.write_text("%d\n" % os.getpid())
-        other = pidfile.PidFile(str(path))
-        other.acquire()  # our own pid: fine
-        path.write_text("%d\n" % proc.pid)
-        other.acquire()  # `sleep` is not an agent: taken over
-    finally:
-        proc.kill()
-        proc.wait()
-    agent = subprocess.Popen(["bash", "-c", "exec -a vio4wd-agent sleep 30"])
-    try:
-        # Until bash has exec'd, the child is a copy of this process.
-        deadline = time.monotonic() + 60
-        while not _cmdline(agent.pid).startswith(b"vio4wd-agent"):
-            assert time.monotonic() < deadline, _cmdline(agent.pid)
-            time.sleep(0.01)
-        path.write_text("%d\n" % agent.pid)
-        with pytest.raises(pidfile.AlreadyRunning):
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(pidfile.AlreadyRunning,
+                           match="pid %d" % holder.pid):
             pidfile.PidFile(str(path)).acquire()
     finally:
-        agent.kill()
-        agent.wait()
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    # The holder is gone (without releasing): the lock went with it.
+    pf = pidfile.PidFile(str(path))
+    pf.acquire()
+    pf.release()
+
+
+def test_a_symlink_is_not_followed(tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    os.symlink(target, tmp_path / "a.pid")
+    with pytest.raises(OSError):
+        pidfile.PidFile(str(tmp_path / "a.pid")).acquire()
+    assert target.read_text() == "keep me\n"

@@ -22,7 +22,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from vio4wd_agent import conf as vconf
-from vio4wd_agent import exception
+from vio4wd_agent import exception, logescape
 from vio4wd_agent.agent import Agent
 from vio4wd_agent.conf import legacy, parsing, settings
 from vio4wd_agent.pidfile import PidFile
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail("configuration error: %s" % exc)
         return 2
     logging.setup(conf, "vio4wd")
+    logescape.install()
     if old is not None:
         if old.log_level is not None:
             py_logging.getLogger().setLevel(parsing.python_log_level(old.log_level))

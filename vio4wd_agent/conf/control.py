@@ -28,6 +28,13 @@ OPTS = [
     cfg.StrOpt("endpoint_group",
                help="Group owning the ipc:// endpoint sockets (mode 0660) "
                     "and the IPC directory. Unset: the agent's group."),
+    cfg.BoolOpt("allow_devargs", default=False,
+                help="Let OVSDB rows and libvirt domain metadata name a VF "
+                     "by DPDK devargs (net_af_packet on any netdev, "
+                     "net_pcap writing any file...) rather than by PCI "
+                     "address or device-map entry. Whoever may write OVSDB "
+                     "or define domains then chooses what the root agent "
+                     "attaches: for tests and demos only."),
     cfg.StrOpt("ipc_dir", default="/run/vio4wd/port-control",
                help="Directory watched for port control command files "
                     "(port_control = ipc). Refused when another user owns "

@@ -80,6 +80,8 @@ class ControlSettings:
     libvirt_uri: str | None           # None: no libvirt watcher
     stopped_grace: float
     hook_socket: str                  # "" when no hook requests are taken
+    # OVSDB rows and domain metadata may name VFs by DPDK devargs
+    allow_devargs: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,13 +202,17 @@ def build(conf: cfg.ConfigOpts,
                          parsing.check_socket_pattern)
     socket_dir = name.parse("vhost", "socket_dir", vh.socket_dir,
                             parsing.check_socket_dir)
+    extra_dirs = tuple(name.parse("vhost", "extra_socket_dirs", d,
+                                  parsing.check_socket_dir)
+                       for d in vh.extra_socket_dirs)
     policy = sockets.SocketPolicy(
         directory=socket_dir, pattern=pattern,
         uid=sockets.resolve_user(vh.socket_owner,
                                  name("vhost", "socket_owner")),
         gid=sockets.resolve_group(vh.socket_group,
                                   name("vhost", "socket_group")),
-        mode=sockets.parse_mode(vh.socket_mode, name("vhost", "socket_mode")))
+        mode=sockets.parse_mode(vh.socket_mode, name("vhost", "socket_mode")),
+        extra=extra_dirs)
     flags = VhostFlags(client=vh.client_mode, jumbo=vh.jumbo,
                        mrgbuf=vh.mrgbuf, tso=vh.tso,
                        link_follows_vf=vh.link_follows_vf,
@@ -317,4 +323,4 @@ def _control(conf: cfg.ConfigOpts, name: _Namer) -> ControlSettings:
         ovsdb=conf.ovsdb.connection,
         libvirt_uri=conf.libvirt.uri if conf.libvirt.enabled else None,
         stopped_grace=conf.libvirt.stopped_grace,
-        hook_socket=hook)
+        hook_socket=hook, allow_devargs=c.allow_devargs)

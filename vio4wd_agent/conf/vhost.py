@@ -7,9 +7,18 @@ from oslo_config import cfg
 GROUP = cfg.OptGroup("vhost", title="vhost-user sockets")
 
 OPTS = [
-    cfg.StrOpt("socket_dir", default="/tmp/virtio-forwarder",
-               help="Directory of the vhost-user sockets; created at start "
-                    "if missing."),
+    cfg.StrOpt("socket_dir", default="/run/vio4wd/vhost",
+               help="Directory of the vhost-user sockets (those named from "
+                    "socket_pattern go here); created at start if missing "
+                    "(root, the socket group, mode 1775). One that someone "
+                    "else can write, or under a directory someone else can "
+                    "write, is refused (a root-owned sticky directory such "
+                    "as /tmp is fine)."),
+    cfg.ListOpt("extra_socket_dirs", default=[],
+                help="More directories where sockets named by port control, "
+                     "libvirt domains or Nova may be (for instance OVN's "
+                     "vhost_sock_dir), held to the same rules. A socket "
+                     "path anywhere else is refused."),
     cfg.StrOpt("socket_pattern", default="virtio-forwarder%u.sock",
                help="Socket file name; exactly one %u, the relay id."),
     cfg.StrOpt("socket_owner",

@@ -11,13 +11,16 @@ answer, also when its handler fails.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import os
-import stat
 import threading
 from typing import Callable, Protocol
 
 import zmq
+
+from vio4wd_agent import trusted
+from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
 
@@ -41,17 +44,22 @@ def ipc_path(endpoint: str) -> str | None:
     return endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None
 
 
-def prepare_ipc(endpoint: str) -> None:
-    """Make the directory of an ipc:// endpoint; drop a stale socket."""
+def prepare_ipc(endpoint: str, gid: int | None = None) -> None:
+    """Make the directory of an ipc:// endpoint (root, ``gid``, 0750: the
+    group's members reach the socket, nobody else adds anything there), or
+    refuse one someone else controls; clear a stale socket of the agent's.
+    A live one -- another agent's -- makes start-up fail: one agent per
+    endpoint."""
     path = ipc_path(endpoint)
     if path is None:
         return
-    os.makedirs(os.path.dirname(path) or "/", mode=0o755, exist_ok=True)
+    trusted.ensure_dir(os.path.dirname(path) or "/", mode=0o750, gid=gid,
+                       what="endpoint directory")
     try:
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+        sockets.clear_stale(path)
+    except sockets.SocketInUse:
+        raise OSError(errno.EADDRINUSE, "endpoint %s is in use by another "
+                      "process (another agent?)" % endpoint) from None
 
 
 class ZmqServer:
@@ -69,11 +77,12 @@ class ZmqServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: zmq.Socket | None = None
+        self._made: os.stat_result | None = None
         self._wake_in: zmq.Socket | None = None
         self._wake_out: zmq.Socket | None = None
 
     def start(self) -> None:
-        prepare_ipc(self.endpoint)
+        prepare_ipc(self.endpoint, self._ipc_gid)
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, HARD_LIMIT)
@@ -85,9 +94,11 @@ class ZmqServer:
                 self.handler.name, self.endpoint, exc.strerror)) from None
         path = ipc_path(self.endpoint)
         if path is not None:
-            os.chmod(path, self._ipc_mode)
+            # Just bound, in a directory nobody else writes.
+            self._made = os.lstat(path)
+            os.chmod(path, self._ipc_mode, follow_symlinks=False)
             if self._ipc_gid is not None:
-                os.chown(path, -1, self._ipc_gid)
+                os.chown(path, -1, self._ipc_gid, follow_symlinks=False)
         self._sock = sock
         self._wake_in = self._context.socket(zmq.PULL)
         self._wake_in.bind(self._wake_addr)
@@ -107,9 +118,10 @@ class ZmqServer:
             if sock is not None:
                 sock.close(0)
         path = ipc_path(self.endpoint)
-        if path is not None:
+        if path is not None and self._made is not None:
             try:
-                os.unlink(path)
+                if os.path.samestat(os.lstat(path), self._made):
+                    os.unlink(path)     # ours, and still there
             except OSError:
                 pass
 

@@ -107,10 +107,10 @@ def _encode(what: str, value: str, limit: int, relay_id: int) -> bytes:
         raise exception.InvalidArgument(
             errno_mod.EINVAL, "relay %d: %s is %d bytes long, the limit is "
             "%d: %r" % (relay_id, what, len(raw), limit - 1, value))
-    if b"\0" in raw:
+    if any(b < 0x20 or b == 0x7F for b in raw):
         raise exception.InvalidArgument(
-            errno_mod.EINVAL, "relay %d: %s contains a NUL byte: %r"
-            % (relay_id, what, value))
+            errno_mod.EINVAL, "relay %d: %s contains a control character: "
+            "%r" % (relay_id, what, value))
     return raw
 
 

@@ -13,7 +13,11 @@ rename it: half-written files are never read).  One command per file:
 
 The agent answers in ``<file>.result`` ("OK", "OK <answer>" or
 "ERROR <errno> <message>") and removes the command.  The directory belongs
-to the agent: one that another user owns, or anyone may write, is refused.
+to the agent (root, the control group, mode 1770: members drop commands,
+nobody but root renames or removes another's files); one that someone
+else controls is refused.  Commands are read and answers written without
+following symbolic links, and an answer never replaces a file the agent
+did not write.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from typing import Any
 from vio4wd_agent.conf.parsing import check_vf, normalize_pci
 from vio4wd_agent.control.port_control import BadRequest, PortControl, \
     PortRequest
+from vio4wd_agent import trusted
 from vio4wd_agent.exception import ConfigError
 from vio4wd_agent.sources import sysfs
 
@@ -131,20 +136,11 @@ class IpcDirectory:
         self._thread: threading.Thread | None = None
 
     def check(self) -> None:
-        """Create the directory, or refuse one that is not ours alone."""
-        if not os.path.exists(self.path):
-            os.makedirs(self.path, mode=0o770)
-            if self.gid is not None:
-                os.chown(self.path, -1, self.gid)
-            os.chmod(self.path, 0o770)
+        """Create the directory, or refuse one that someone else controls
+        (trusted.UntrustedPath says which and how to fix it)."""
+        self.path = trusted.ensure_dir(self.path, mode=0o1770, gid=self.gid,
+                                       what="IPC port control directory")
         st = os.stat(self.path)
-        if not stat.S_ISDIR(st.st_mode):
-            raise ConfigError(name="IPC port control directory",
-                              value=self.path, reason="not a directory")
-        if st.st_uid != os.getuid():
-            raise ConfigError(name="IPC port control directory",
-                              value=self.path, reason="owned by uid %d, not "
-                              "the agent's (%d)" % (st.st_uid, os.getuid()))
         if st.st_mode & stat.S_IWOTH:
             raise ConfigError(name="IPC port control directory",
                               value=self.path, reason="anyone may write it "
@@ -225,17 +221,16 @@ class IpcDirectory:
     def _handle_one(self, name: str) -> None:
         if name.startswith(".") or name.endswith(RESULT) or "/" in name:
             return
-        path = os.path.join(self.path, name)
         refused: BadRequest | None = None
         try:
-            st = os.lstat(path)
-            if not stat.S_ISREG(st.st_mode):
-                raise BadRequest(errno.EINVAL, "not a regular file")
-            if st.st_size > MAX_COMMAND:
-                raise BadRequest(errno.E2BIG, "over %d bytes" % MAX_COMMAND)
-            with open(path, "rb") as f:
-                text = f.read(MAX_COMMAND).decode("utf-8")
-            request = parse_command(text)
+            try:
+                data = trusted.read_file(self.path, name, MAX_COMMAND)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                raise BadRequest(exc.errno or errno.EINVAL, exc.strerror or
+                                 str(exc)) from None
+            request = parse_command(data.decode("utf-8"))
         except FileNotFoundError:
             return
         except UnicodeDecodeError:
@@ -255,12 +250,36 @@ class IpcDirectory:
             text = "ERROR %d %s\n" % (-abs(code), message)
         else:
             text = "OK%s\n" % (" " + query if query else "")
-        result = os.path.join(self.path, name + RESULT)
-        tmp = os.path.join(self.path, ".%s.tmp" % name)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, result)
-            os.unlink(os.path.join(self.path, name))
+            # The command file was handed to the agent: it goes, before the
+            # answer shows that the command is done.
+            dfd = trusted.open_dir(self.path)
+            try:
+                os.unlink(name, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            finally:
+                os.close(dfd)
+            self._write_result(name + RESULT, text.encode("utf-8"))
         except OSError as exc:
             LOG.error("IPC command %s: cannot answer: %s", name, exc)
+
+    def _write_result(self, result: str, data: bytes) -> None:
+        """A result replaces only an earlier result of the agent's own."""
+        for _ in range(2):
+            try:
+                trusted.write_file(self.path, result, data, mode=0o640,
+                                   gid=self.gid, replace=False)
+                return
+            except FileExistsError:
+                dfd = trusted.open_dir(self.path)
+                try:
+                    st = os.lstat(result, dir_fd=dfd)
+                    if not (stat.S_ISREG(st.st_mode) and
+                            st.st_uid == os.getuid()):
+                        raise OSError(errno.EEXIST, "%s is there and is not "
+                                      "the agent's" % result) from None
+                    os.unlink(result, dir_fd=dfd)
+                finally:
+                    os.close(dfd)
+        raise OSError(errno.EEXIST, "%s keeps coming back" % result)

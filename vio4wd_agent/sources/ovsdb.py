@@ -11,8 +11,10 @@ went are added or removed, and nothing else is touched, so a resync never
 duplicates or drops a relay.
 
 An interface's VF is found through sysfs (/sys/class/net/<name>/device).
-A netdev that is not a PCI function (veth, tap) is relayed through DPDK's
-af_packet driver, with a warning: that is a slow path.  A row whose netdev
+A netdev that is not a PCI function (veth, tap) is skipped, unless
+``[control] allow_devargs`` lets whoever writes OVSDB choose any netdev:
+then it is relayed through DPDK's af_packet driver, with a warning (a slow
+path, for tests and demos).  A row whose netdev
 is not there yet (the row written before the VF is bound or renamed) is
 retried, backing off from 0.5 s to 30 s, until the netdev appears or the
 row goes.
@@ -86,9 +88,10 @@ class OvsdbWatcher:
     def __init__(self, remote: str, mgr: manager.RelayManager,
                  flags: VhostFlags, policy: SocketPolicy,
                  device_map: dict[str, str],
-                 vf_of: Callable[[str], str | None] = sysfs.netdev_pci
-                 ) -> None:
+                 vf_of: Callable[[str], str | None] = sysfs.netdev_pci,
+                 allow_devargs: bool = False) -> None:
         self.remote = remote
+        self.allow_devargs = allow_devargs
         self.manager = mgr
         self.flags = flags
         self.policy = policy
@@ -234,6 +237,14 @@ class OvsdbWatcher:
             if self.waiting.pop(relay_id, None) is not None:
                 LOG.info("OVSDB: Interface %s (relay %d): its netdev is "
                          "here now", ifname, relay_id)
+            if self.vf_of(ifname) is None and not self.allow_devargs:
+                if (ifname, "not a VF") not in self._complaints:
+                    self._complaints.add((ifname, "not a VF"))
+                    LOG.warning("OVSDB: Interface %s (relay %d) is not a PCI "
+                                "function; skipped (relaying any other "
+                                "netdev, through af_packet, needs [control] "
+                                "allow_devargs)", ifname, relay_id)
+                continue
             spec = self.spec(relay_id, ifname)
             if self._wait(self.manager.submit(manager.AddRelay(
                     spec, SOURCE, conditional=True)), relay_id):

@@ -12,6 +12,7 @@ import socket
 import stat
 from typing import Callable
 
+from vio4wd_agent import trusted
 from vio4wd_agent.conf import parsing
 from vio4wd_agent.exception import ConfigError, Vio4wdException
 
@@ -30,26 +31,92 @@ class BadSocketPath(Vio4wdException):
     msg_fmt = "cannot use socket path %(path)r: %(reason)s"
 
 
+# The longest unix socket path (sun_path, with its NUL).
+SUN_PATH_MAX = 107
+
+
 @dataclasses.dataclass(frozen=True)
 class SocketPolicy:
-    """Where relay sockets go and what they look like on disk."""
+    """Where relay sockets go and what they look like on disk.
+
+    Sockets live directly in one of the socket directories: ``directory``
+    (where sockets named from ``pattern`` go) or one of ``extra`` (another
+    switch's vhost socket directory, say Nova's or OVN's).  Every path any
+    source names goes through place(): it is accepted only inside one of
+    them, without following a symbolic link, and used in its canonical
+    spelling from then on.
+    """
 
     directory: str
     pattern: str
     uid: int
     gid: int
     mode: int
+    extra: tuple[str, ...] = ()
 
     def path_for(self, relay_id: int) -> str:
         return os.path.join(self.directory,
                             parsing.socket_name(self.pattern, relay_id))
 
-    def ensure_directory(self) -> None:
-        """Create the socket directory (like virtio-forwarder's pre-start)."""
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory, mode=0o755, exist_ok=True)
-            os.chown(self.directory, self.uid, self.gid)
-            LOG.info("created socket directory %s", self.directory)
+    @property
+    def directories(self) -> tuple[str, ...]:
+        return (self.directory,) + tuple(d for d in self.extra
+                                         if d != self.directory)
+
+    def _canonical(self) -> dict[str, str]:
+        """Spelling of a socket directory -> its real path (a root-owned
+        link on the way, like /var/run, gives two spellings)."""
+        out = {}
+        for d in self.directories:
+            real = os.path.realpath(d)
+            out[os.path.normpath(d)] = real
+            out[real] = real
+        return out
+
+    def place(self, path: str) -> str:
+        """``path`` as the socket it names in a socket directory, or
+        BadSocketPath saying why not."""
+        if not isinstance(path, str) or not path:
+            raise BadSocketPath(path=path, reason="empty")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            raise BadSocketPath(path=path, reason="contains a control "
+                                "character")
+        if not path.startswith("/"):
+            raise BadSocketPath(path=path, reason="not an absolute path")
+        norm = os.path.normpath(path)
+        name = os.path.basename(norm)
+        if name in ("", ".", ".."):
+            raise BadSocketPath(path=path, reason="names no file")
+        real_dir = self._canonical().get(os.path.dirname(norm))
+        if real_dir is None:
+            raise BadSocketPath(path=path, reason="not directly in a socket "
+                                "directory (%s)" % ", ".join(
+                                    self.directories))
+        out = os.path.join(real_dir, name)
+        if len(out.encode("utf-8")) > SUN_PATH_MAX:
+            raise BadSocketPath(path=path, reason="longer than %d bytes"
+                                % SUN_PATH_MAX)
+        return out
+
+    def owns(self, path: str) -> bool:
+        """``path`` names a socket in one of the socket directories."""
+        try:
+            self.place(path)
+            return True
+        except BadSocketPath:
+            return False
+
+    def ensure_directories(self) -> None:
+        """Create the socket directories that are missing (root, the
+        socket group, sticky 1775: QEMU in that group may create its own
+        sockets, nobody renames another's), and refuse any that someone
+        else controls (trusted.UntrustedPath says which, and the fix)."""
+        for d in self.directories:
+            existed = os.path.isdir(d)
+            trusted.ensure_dir(d, mode=0o1775, gid=self.gid,
+                               what="socket directory")
+            if not existed:
+                LOG.info("created socket directory %s", d)
 
 
 def _resolve(name: str | None, option: str, current: int,
@@ -89,11 +156,20 @@ def parse_mode(text: str, option: str) -> int:
     return mode
 
 
-def clear_stale(path: str) -> None:
-    """Remove a socket file nobody listens on (left by a crash).
+class NotOurs(Vio4wdException):
+    msg_fmt = ("%(path)s is there and belongs to uid %(uid)d, not the "
+               "agent; refusing to replace it")
 
-    A live listener or a non-socket file is never touched: the caller gets
-    an error naming the path instead.
+
+def clear_stale(path: str,
+                made: Callable[[os.stat_result], bool] | None = None) -> None:
+    """Remove a socket file of the agent's that nobody listens on (left by
+    a crash), so the path can be bound again.
+
+    A live listener, a file that is not a socket, or a socket the agent did
+    not make (someone else's) is never touched: the caller gets an error
+    naming the path instead.  The agent's own are those it owns, and those
+    ``made`` recognises (sockets it made and gave to their owner).
     """
     try:
         st = os.lstat(path)
@@ -104,6 +180,8 @@ def clear_stale(path: str) -> None:
             exc, "strerror", None) or str(exc)) from None
     if not stat.S_ISSOCK(st.st_mode):
         raise NotASocket(path=path)
+    if st.st_uid != os.getuid() and not (made is not None and made(st)):
+        raise NotOurs(path=path, uid=st.st_uid)
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(0.5)

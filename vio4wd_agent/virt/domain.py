@@ -29,6 +29,7 @@ import xml.etree.ElementTree as ET
 from typing import Callable
 
 from vio4wd_agent.conf import parsing
+from vio4wd_agent.vhostuser.sockets import BadSocketPath, SocketPolicy
 
 NAMESPACE = "http://vio4wd.org/xmlns/relay/1.0"
 
@@ -174,11 +175,15 @@ def _vf(meta: dict[str, str], problems: list[str],
         return "", (), None
 
 
-def parse(xml: str, socket_dir: str, pattern: str | None,
+def parse(xml: str, policy: SocketPolicy, pattern: str | None,
           cpu_node: Callable[[int], int | None] | None = None) -> Domain:
-    """``pattern``: the socket name pattern (static sockets), or None
-    (dynamic sockets: any socket in the directory).  ``cpu_node`` maps a
-    host CPU to its NUMA node (see numa_node)."""
+    """``policy``: where the agent's sockets are (an interface whose socket
+    is elsewhere belongs to another switch and is left alone); a socket's
+    path is taken as the policy places it, never through a symbolic link.
+    ``pattern``: the socket name pattern of static sockets in the main
+    socket directory, or None (dynamic sockets: any name; ids
+    allocated).  ``cpu_node`` maps a host CPU to its NUMA node (see
+    numa_node)."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
@@ -189,7 +194,7 @@ def parse(xml: str, socket_dir: str, pattern: str | None,
     name = (root.findtext("name") or "").strip()
     if not uuid and not name:
         raise DomainXMLError("no uuid and no name")
-    directory = os.path.realpath(socket_dir)
+    directory = os.path.realpath(policy.directory)
     regex = _pattern_regex(pattern) if pattern else None
     meta = _metadata(root)
     problems: list[str] = []
@@ -217,11 +222,14 @@ def parse(xml: str, socket_dir: str, pattern: str | None,
             problems.append("interface %s: socket path %r is not absolute"
                             % (mac, path))
             continue
-        real = os.path.realpath(path)
-        if os.path.dirname(real) != directory:
+        try:
+            real = policy.place(path)
+        except BadSocketPath as exc:
+            if "not directly in a socket directory" not in str(exc):
+                problems.append("interface %s: %s" % (mac, exc))
             continue        # not one of ours: another switch's socket
         relay_id = None
-        if regex is not None:
+        if regex is not None and os.path.dirname(real) == directory:
             m = regex.match(os.path.basename(real))
             if m is None:
                 problems.append("interface %s: socket %s is in the socket "

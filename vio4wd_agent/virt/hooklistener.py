@@ -25,6 +25,7 @@ import socket
 import threading
 from typing import Any, Callable, Sequence
 
+from vio4wd_agent import trusted
 from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
@@ -76,14 +77,16 @@ class HookListener:
         self.path = path
         self.handler = handler
         self._sock: socket.socket | None = None
+        self._made: os.stat_result | None = None
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o755,
-                    exist_ok=True)
-        # A live listener (another agent) is refused, a stale file removed.
+        trusted.ensure_dir(os.path.dirname(self.path) or ".", mode=0o755,
+                           what="hook socket directory")
+        # A live listener (another agent) is refused, a stale file of ours
+        # removed.
         sockets.clear_stale(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)           # never a moment wider than 0600
@@ -91,7 +94,8 @@ class HookListener:
             sock.bind(self.path)
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
+        self._made = os.lstat(self.path)
+        os.chmod(self.path, 0o600, follow_symlinks=False)
         sock.listen(MAX_CLIENTS)
         sock.settimeout(0.5)
         self._sock = sock
@@ -108,7 +112,9 @@ class HookListener:
             self._sock.close()
             self._sock = None
             try:
-                os.unlink(self.path)
+                if self._made is not None and os.path.samestat(
+                        os.lstat(self.path), self._made):
+                    os.unlink(self.path)    # ours, and still there
             except FileNotFoundError:
                 pass
 

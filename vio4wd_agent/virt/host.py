@@ -23,8 +23,10 @@ that guards the claims.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import heapq
 import logging
+import os
 import queue
 import threading
 import time
@@ -33,10 +35,11 @@ from typing import Any
 import libvirt
 
 from vio4wd_agent import manager
+from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.exception import Vio4wdException
 from vio4wd_agent.relay.model import RelaySpec
-from vio4wd_agent.vhostuser.sockets import SocketPolicy
+from vio4wd_agent.vhostuser.sockets import SocketInUse, SocketPolicy
 from vio4wd_agent.virt import domain as domxml
 from vio4wd_agent.virt.hooklistener import HookListener, answer
 
@@ -74,8 +77,10 @@ class LibvirtWatcher:
     def __init__(self, uri: str, mgr: manager.RelayManager,
                  flags: VhostFlags, policy: SocketPolicy,
                  device_map: dict[str, str], dynamic_sockets: bool,
-                 stopped_grace: float = 10.0, hook_socket: str = "") -> None:
+                 stopped_grace: float = 10.0, hook_socket: str = "",
+                 allow_devargs: bool = False) -> None:
         self.uri = uri
+        self.allow_devargs = allow_devargs
         self.manager = mgr
         self.flags = flags
         self.policy = policy
@@ -115,6 +120,12 @@ class LibvirtWatcher:
         if self._hook is not None:
             try:
                 self._hook.start()
+            except SocketInUse:
+                # Another agent answers libvirt there: one agent per
+                # endpoint, so this one does not start.
+                raise OSError(errno.EADDRINUSE, "libvirt hook socket %s is "
+                              "in use by another process (another agent?)"
+                              % self._hook.path) from None
             except (OSError, Vio4wdException) as exc:
                 LOG.error("libvirt hook socket %s not opened: %s; transient "
                           "domains need their sockets made beforehand",
@@ -323,7 +334,7 @@ class LibvirtWatcher:
 
     def _parse(self, name: str, xml: str) -> domxml.Domain | None:
         try:
-            return domxml.parse(xml, self.policy.directory, self.pattern,
+            return domxml.parse(xml, self.policy, self.pattern,
                                 domxml.host_cpu_node)
         except domxml.DomainXMLError as exc:
             LOG.error("libvirt: domain %s: %s; its interfaces are skipped",
@@ -375,7 +386,7 @@ class LibvirtWatcher:
         they exist before its QEMU starts; ``release`` (the domain's QEMU
         is gone) counts as a stop.  Never calls libvirt."""
         try:
-            dom = domxml.parse(xml, self.policy.directory, self.pattern,
+            dom = domxml.parse(xml, self.policy, self.pattern,
                                domxml.host_cpu_node)
         except domxml.DomainXMLError as exc:
             LOG.warning("libvirt hook: domain %s: %s; ignored", name, exc)
@@ -395,8 +406,27 @@ class LibvirtWatcher:
                  ", %d refused" % len(errors) if errors else "")
         return answer(served, errors, dom.problems)
 
+    def _devargs(self, iface: domxml.VhostInterface) -> str | None:
+        """Whoever may define a domain must not choose what the root agent
+        attaches: VFs are PCI addresses (through the device map if they
+        are in it); DPDK devargs only with [control] allow_devargs.  The
+        first name that is not allowed, or None."""
+        if self.allow_devargs:
+            return None
+        names = iface.bond_members if iface.bond_members else (
+            (iface.vf,) if iface.vf else ())
+        return next((n for n in names if normalize_pci(n) is None), None)
+
     def _spec(self, dom: domxml.Domain,
               iface: domxml.VhostInterface) -> RelaySpec:
+        bad = self._devargs(iface)
+        if bad is not None:
+            LOG.warning("libvirt: domain %s: interface %s: VF %r is not a "
+                        "PCI address (DPDK devargs in domain metadata need "
+                        "[control] allow_devargs); the socket is served "
+                        "without a VF", dom.name, iface.mac, bad)
+            iface = dataclasses.replace(iface, vf="", bond_members=(),
+                                        bond_mode=None)
         vf = resolve_vf(iface.vf, self.device_map) if iface.vf else ""
         members = tuple(resolve_vf(m, self.device_map)
                         for m in iface.bond_members)
@@ -413,7 +443,9 @@ class LibvirtWatcher:
         try:
             state = self.manager.submit(manager.AddRelay(
                 spec, source, conditional=True,
-                allocate_id=self.pattern is None)).result()
+                allocate_id=self.pattern is None or
+                os.path.dirname(spec.vhost_path) !=
+                os.path.realpath(self.policy.directory))).result()
         except Exception as exc:
             err = "%s: socket %s not served: %s" % (source, spec.vhost_path,
                                                     exc)

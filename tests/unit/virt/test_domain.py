@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vio4wd_agent.vhostuser.sockets import SocketPolicy
 from vio4wd_agent.virt import domain
 
 SOCKS = "/run/vio4wd"
+POLICY = SocketPolicy(SOCKS, "virtio-forwarder%u.sock", 0, 0, 0o660)
 PATTERN = "virtio-forwarder%u.sock"
 NS = domain.NAMESPACE
 
@@ -35,7 +37,7 @@ def meta(*entries: str) -> str:
 
 
 def test_static_sockets_name_the_relay():
-    d = domain.parse(xml(vhu(SOCKS + "/virtio-forwarder7.sock")), SOCKS,
+    d = domain.parse(xml(vhu(SOCKS + "/virtio-forwarder7.sock")), POLICY,
                      PATTERN)
     assert d.uuid == "6f1e0c9c-0000-4000-8000-000000000001"
     assert d.name == "vm1" and not d.problems
@@ -46,12 +48,12 @@ def test_static_sockets_name_the_relay():
 
 def test_qemu_server_means_the_relay_connects():
     d = domain.parse(xml(vhu(SOCKS + "/virtio-forwarder1.sock", "server")),
-                     SOCKS, PATTERN)
+                     POLICY, PATTERN)
     assert d.interfaces[0].relay_is_client
 
 
 def test_dynamic_sockets_take_any_name_in_the_directory():
-    d = domain.parse(xml(vhu(SOCKS + "/vhu1234abcd-56")), SOCKS, None)
+    d = domain.parse(xml(vhu(SOCKS + "/vhu1234abcd-56")), POLICY, None)
     assert d.interfaces[0].relay_id is None
     assert d.interfaces[0].path == SOCKS + "/vhu1234abcd-56"
 
@@ -60,14 +62,14 @@ def test_foreign_sockets_and_interfaces_are_ignored():
     d = domain.parse(xml(vhu("/var/run/openvswitch/vhu1"),
                          "<interface type='network'><source network="
                          "'default'/></interface>",
-                         "<interface type='bridge'/>"), SOCKS, PATTERN)
+                         "<interface type='bridge'/>"), POLICY, PATTERN)
     assert d.interfaces == () and d.problems == ()
 
 
 def test_a_path_that_escapes_the_directory_is_foreign():
     d = domain.parse(xml(vhu(SOCKS + "/../etc/virtio-forwarder1.sock"),
                          vhu(SOCKS + "/sub/virtio-forwarder2.sock")),
-                     SOCKS, PATTERN)
+                     POLICY, PATTERN)
     assert d.interfaces == ()
 
 
@@ -83,7 +85,7 @@ def test_a_path_that_escapes_the_directory_is_foreign():
 ])
 def test_bad_interfaces_are_named_and_skipped(iface, words):
     good = vhu(SOCKS + "/virtio-forwarder2.sock", mac="52:54:00:00:00:02")
-    d = domain.parse(xml(iface, good), SOCKS, PATTERN)
+    d = domain.parse(xml(iface, good), POLICY, PATTERN)
     assert any(words in p for p in d.problems), d.problems
     if "queues" in words:           # a bad count does not lose the socket
         assert len(d.interfaces) == 2
@@ -99,14 +101,14 @@ def test_bad_interfaces_are_named_and_skipped(iface, words):
 ])
 def test_malformed_domains_raise_a_named_error(text, words):
     with pytest.raises(domain.DomainXMLError, match=words):
-        domain.parse(text, SOCKS, PATTERN)
+        domain.parse(text, POLICY, PATTERN)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_gives_a_domain_or_a_domain_error(text):
     try:
-        domain.parse(text, SOCKS, PATTERN)
+        domain.parse(text, POLICY, PATTERN)
     except domain.DomainXMLError:
         pass
 
@@ -121,7 +123,7 @@ def test_vf_per_mac_from_the_metadata():
             "<v:interface mac='52:54:00:00:00:02' bond='net_bonding3' "
             "members='0000:05:08.2  0000:05:08.3' mode='1'/>",
             "<v:interface mac='52:54:00:00:00:09' vf='0000:05:09.1'/>")),
-        SOCKS, None)
+        POLICY, None)
     a, b, c = d.interfaces
     assert a.vf == "0000:05:08.1" and a.bond_members == ()
     assert (b.vf, b.bond_members, b.bond_mode) == (
@@ -132,7 +134,7 @@ def test_vf_per_mac_from_the_metadata():
 def test_devargs_vf_keeps_its_commas():
     d = domain.parse(xml(vhu(SOCKS + "/a"), metadata=meta(
         "<v:interface mac='52:54:00:00:00:01' "
-        "vf='net_af_packet0,iface=veth0'/>")), SOCKS, None)
+        "vf='net_af_packet0,iface=veth0'/>")), POLICY, None)
     assert d.interfaces[0].vf == "net_af_packet0,iface=veth0"
 
 
@@ -140,7 +142,7 @@ def test_metadata_in_another_namespace_is_not_ours():
     d = domain.parse(xml(vhu(SOCKS + "/a"), metadata=(
         "<o:relay xmlns:o='http://example.com/other'><o:interface "
         "mac='52:54:00:00:00:01' vf='0000:05:08.1'/></o:relay>")),
-        SOCKS, None)
+        POLICY, None)
     assert d.interfaces[0].vf == ""
 
 
@@ -158,7 +160,7 @@ def test_metadata_in_another_namespace_is_not_ours():
 ])
 def test_bad_metadata_keeps_the_socket_without_a_vf(entry, words):
     d = domain.parse(xml(vhu(SOCKS + "/a"), metadata=meta(
-        "<v:interface mac='52:54:00:00:00:01' %s/>" % entry)), SOCKS, None)
+        "<v:interface mac='52:54:00:00:00:01' %s/>" % entry)), POLICY, None)
     assert d.interfaces[0].vf == ""
     assert any(words in p and "52:54:00:00:00:01" in p
                for p in d.problems), d.problems
@@ -178,7 +180,7 @@ def test_bad_metadata_keeps_the_socket_without_a_vf(entry, words):
      0),
 ])
 def test_numa_node(extra, node):
-    d = domain.parse(xml(vhu(SOCKS + "/a"), extra=extra), SOCKS, None,
+    d = domain.parse(xml(vhu(SOCKS + "/a"), extra=extra), POLICY, None,
                      cpu_node=lambda cpu: cpu // 4)
     assert d.numa_node == node
 
