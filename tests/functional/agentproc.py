@@ -57,12 +57,14 @@ class AgentProcess:
                                textwrap.dedent(native))
         self.log = tmp_path / "agent.log"
         self.proc: subprocess.Popen | None = None
+        # A command the agent runs under (restrictions, namespaces).
+        self.prefix: list[str] = []
 
     def start(self) -> "AgentProcess":
         """Start (again); each start logs to its own file."""
         self.starts += 1
         self.log = self.base / ("agent.%d.log" % self.starts)
-        cmd = [AGENT, "--config-file", str(self.native)]
+        cmd = self.prefix + [AGENT, "--config-file", str(self.native)]
         if self.legacy_text:
             cmd += ["--legacy-config", str(self.legacy)]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"),

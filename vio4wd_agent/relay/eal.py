@@ -151,8 +151,13 @@ def build_eal_args(*, main_lcore: int, worker_cpus: list[int],
             "--log-level", str(level),
             # vhost narrates every message at INFO; keep it for debug.
             "--log-level", "lib.vhost.*:%d" % min(level, 6)]
+    # No telemetry socket: the agent has its own stats and metrics, and
+    # needs nothing of DPDK's in the run directory.
+    args.append("--no-telemetry")
     if memory.hugepage_dir is None:
-        args += ["--no-huge", "-m", str(memory.memory_mb)]
+        # Nothing shared with other processes (as --in-memory does on
+        # hugepages, which --no-huge does not take).
+        args += ["--no-huge", "-m", str(memory.memory_mb), "--no-shconf"]
     else:
         # Nothing left in hugetlbfs after a crash.
         args += ["--huge-dir", memory.hugepage_dir, "--in-memory"]
