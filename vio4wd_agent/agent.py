@@ -9,7 +9,7 @@ from typing import Any
 
 import zmq
 
-from vio4wd_agent import exception
+from vio4wd_agent import exception, trusted
 from vio4wd_agent.conf.settings import Settings
 from vio4wd_agent.control.core_sched import CoreSchedHandler
 from vio4wd_agent.control.port_control import PortControl, PortControlHandler
@@ -52,6 +52,11 @@ class Agent:
             LOG.info("data plane on hugepages at %s (%s)",
                      s.memory.hugepage_dir, s.memory.reason)
         s.sockets.ensure_directories()
+        if s.state_dir:
+            # The journal is restored as root's own word: nobody else may
+            # have put it there.
+            trusted.ensure_dir(s.state_dir, mode=0o700,
+                               what="state directory")
         if s.bind_vfio_pci:
             vfio.bind_all(list(s.bind_vfio_pci))
         self.engine.start(s.eal_args)

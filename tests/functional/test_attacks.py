@@ -354,3 +354,17 @@ def test_names_cannot_forge_log_lines(attacker, base, cpus, hugepage_dir):
     assert "\0" not in log and "\x1b" not in log and "\r" not in log
     assert not any(line.startswith(forged) for line in log.splitlines())
     assert "x\\x0a" + forged in log
+
+
+def test_a_state_directory_someone_else_controls_is_refused(
+        attacker, base, cpus, hugepage_dir):
+    """The journal is restored as root's own word: a state directory the
+    attacker owns (where they could write a journal of their own) stops
+    the start, naming it."""
+    state = base / "state-theirs"
+    state.mkdir()
+    os.chown(state, attacker.uid, attacker.gid)
+    a = native_agent(base, cpus, hugepage_dir,
+                     "[agent]\nstate_dir = %s\n" % state, "state")
+    assert a.start().proc.wait(util.DEADLINE) == 1
+    assert "state directory %s" % state in a.output()
