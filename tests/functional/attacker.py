@@ -21,6 +21,7 @@ import textwrap
 
 PRELUDE = """\
 import json, os, socket, sys, time
+import libvirt
 import zmq
 from vio4wd_agent.control import client, protocol
 ARGS = json.loads(sys.argv[1])

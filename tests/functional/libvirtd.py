@@ -29,7 +29,9 @@ DIRS = {"run": "/run/libvirt", "etc": "/etc/libvirt",
 
 
 class Libvirtd:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, sock_group: str | None = None) -> None:
+        """``sock_group``: members may use the read-write socket (may
+        define domains), besides root."""
         self.base = base
         self.sock_dir = os.path.join(base, "sock")
         self.uri = "qemu:///system?socket=%s/libvirt-sock" % self.sock_dir
@@ -40,9 +42,12 @@ class Libvirtd:
         os.chmod(base, 0o755)
         etc = os.path.join(base, "etc")
         with open(os.path.join(etc, "libvirtd.conf"), "w") as f:
-            f.write('unix_sock_dir = "%s"\nunix_sock_rw_perms = "0700"\n'
+            f.write('unix_sock_dir = "%s"\nunix_sock_rw_perms = "%s"\n'
                     'auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
-                    'log_outputs = "3:stderr"\n' % self.sock_dir)
+                    'log_outputs = "3:stderr"\n' % (
+                        self.sock_dir, "0770" if sock_group else "0700"))
+            if sock_group:
+                f.write('unix_sock_group = "%s"\n' % sock_group)
         with open(os.path.join(etc, "qemu.conf"), "w") as f:
             f.write('stdio_handler = "file"\nsecurity_driver = "none"\n'
                     'namespaces = []\nuser = "%s"\ngroup = "%s"\n'

@@ -368,3 +368,47 @@ def test_a_state_directory_someone_else_controls_is_refused(
                      "[agent]\nstate_dir = %s\n" % state, "state")
     assert a.start().proc.wait(util.DEADLINE) == 1
     assert "state directory %s" % state in a.output()
+
+
+def test_domain_metadata_cannot_name_devargs(attacker, base, cpus,
+                                             hugepage_dir):
+    """Whoever may define domains (the attacker, in libvirtd's socket
+    group) names net_pcap devargs that would make root write a file of
+    theirs choosing: the socket is served, without that VF, and no file
+    is written."""
+    import tempfile
+    from tests.functional.domains import Nic, domain_xml
+    from tests.functional.libvirtd import Libvirtd
+    from tests.functional.test_ovsdb import relays
+    lv_base = tempfile.mkdtemp(prefix="v4watk-lv-")
+    lv = Libvirtd(lv_base, sock_group=attacker.group).start()
+    try:
+        socks = base / "lvsocks"
+        a = native_agent(base, cpus, hugepage_dir, textwrap.dedent("""\
+            [vhost]
+            socket_dir = %s
+            [libvirt]
+            enabled = true
+            uri = %s
+            hook_socket = %s
+            """) % (socks, lv.uri, lv.hook_socket), "lvdev")
+        a.start().wait_ready()
+        util.wait_for(lambda: "connected; watching domains" in a.output(),
+                      what="the watcher connected")
+        target = base / "written-by-root"
+        xml = domain_xml("v4watk-dom", [Nic(
+            str(socks / "virtio-forwarder3.sock"),
+            vf="net_pcap3,tx_pcap=%s" % target)])
+        define = attacker.run("""
+            conn = libvirt.open(ARGS["uri"])
+            conn.defineXML(ARGS["xml"])
+            """, {"uri": lv.uri, "xml": xml})
+        assert define.returncode == 0, define.stderr
+        util.wait_for(lambda: 3 in relays(a), what="relay 3, from libvirt")
+        assert not relays(a)[3].HasField("vf")
+        assert "VF 'net_pcap3,tx_pcap=%s' is not a PCI address" % target \
+            in a.output()
+        assert not target.exists()
+    finally:
+        lv.cleanup()
+        shutil.rmtree(lv_base, ignore_errors=True)
