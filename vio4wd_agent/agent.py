@@ -75,7 +75,8 @@ class Agent:
         sampler = RateSampler(self.engine, self.scheduler)
         sampler.start()
         handlers: list[tuple[str, Any]] = [
-            (c.stats_ep, StatsHandler(self.engine, self.scheduler, sampler)),
+            (c.stats_ep, StatsHandler(self.engine, self.scheduler, sampler,
+                                      self.manager.specs)),
             (c.core_sched_ep, CoreSchedHandler(self.manager, self.engine)),
             (c.config_ep, ConfigHandler(self.engine)),
         ]

@@ -61,7 +61,8 @@ def spec_from_dict(d: dict[str, Any]) -> RelaySpec:
                 all(isinstance(m, str) for m in members)):
             raise ValueError("bad bond_members %r" % (members,))
         kw["bond_members"] = tuple(members)
-    for key in ("vf", "vhost_path"):
+    for key in ("vf", "vhost_path", "vf_label", "port_id", "mac",
+                "instance_uuid"):
         if key in kw and not isinstance(kw[key], str):
             raise ValueError("bad %s %r" % (key, kw[key]))
     for key in ("client", "jumbo", "mrgbuf", "tso", "link_follows_vf"):

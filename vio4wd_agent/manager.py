@@ -32,7 +32,8 @@ from vio4wd_agent import exception, trusted
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.relay.engine import RelayEngine
-from vio4wd_agent.relay.model import Direction, RelaySpec, RelayState
+from vio4wd_agent.relay.model import (MAX_RELAY_ID, Direction, RelaySpec,
+                                      RelayState)
 from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class RemoveRelay:
     # its clients remove any relay): without a claim of its own, the
     # source takes the claim that brought the VF, and only that one.
     take_vf: bool = False
+    # The relay of this Neutron port (with neither id nor socket given),
+    # or, with them, the port the relay must be serving.
+    port_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +107,11 @@ class SetPins:
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-    """Which relay serves a socket (answered in order with the changes)."""
+    """Which relay serves a socket, or a Neutron port (answered in order
+    with the changes)."""
 
-    vhost_path: str
+    vhost_path: str | None
+    port_id: str | None = None
 
 
 Request = AddRelay | RemoveRelay | MoveDirection | SetPins | Query
@@ -221,6 +227,12 @@ class RelayManager:
             except Exception as exc:  # handed to the submitter
                 future.set_exception(exc)
 
+    def _by_port(self, port_id: str) -> int | None:
+        for relay_id, relay in self._relays.items():
+            if relay.spec.port_id == port_id:
+                return relay_id
+        return None
+
     def _by_path(self, path: str) -> int | None:
         for relay_id, relay in self._relays.items():
             if relay.spec.vhost_path == path:
@@ -265,6 +277,9 @@ class RelayManager:
             raise Refused(str(exc)) from None
 
     def _add(self, req: AddRelay) -> RelayState:
+        if not 0 <= req.spec.relay_id <= MAX_RELAY_ID:
+            raise Refused("relay id %d is out of range (0-%d)"
+                          % (req.spec.relay_id, MAX_RELAY_ID))
         spec = dataclasses.replace(req.spec,
                                    vhost_path=self._place(req.spec.vhost_path))
         if req.allocate_id:
@@ -272,6 +287,15 @@ class RelayManager:
             if relay_id is None:
                 relay_id = self._free_id()
             spec = dataclasses.replace(spec, relay_id=relay_id)
+        if spec.port_id:
+            other = self._by_port(spec.port_id)
+            if other is not None and \
+                    self._relays[other].spec.vhost_path != spec.vhost_path:
+                raise Conflict("port %s is served by relay %d on socket %s; "
+                               "%s asked for socket %s" % (
+                                   spec.port_id, other,
+                                   self._relays[other].spec.vhost_path,
+                                   req.source, spec.vhost_path))
         relay = self._relays.get(spec.relay_id)
         if relay is None:
             clash = self._by_path(spec.vhost_path)
@@ -308,13 +332,17 @@ class RelayManager:
         mine = relay.claims.get(req.source)
         if mine is not None:
             if self._same_vf(mine.spec, spec) and \
-                    mine.spec.vhost_path == spec.vhost_path:
+                    mine.spec.vhost_path == spec.vhost_path and \
+                    mine.spec.port_id == spec.port_id and \
+                    mine.spec.client == spec.client:
                 if req.conditional:
                     return self._engine.relay(have.relay_id)
-            raise Conflict("relay %d already exists (VF %s, socket %s, "
-                           "claimed by %s)" % (have.relay_id,
-                                               have.vf or "none",
-                                               have.vhost_path, owners))
+            raise Conflict("relay %d already exists (VF %s, socket %s%s, "
+                           "claimed by %s)" % (
+                               have.relay_id, have.vf_label or have.vf or
+                               "none", have.vhost_path,
+                               ", port %s" % have.port_id if have.port_id
+                               else "", owners))
         if spec.vhost_path != have.vhost_path or spec.client != have.client:
             raise Conflict("relay %d is %s's, on socket %s (%s); %s asked "
                            "for socket %s (%s)" % (
@@ -326,6 +354,15 @@ class RelayManager:
             raise Conflict("relay %d has VF %s from %s; %s asked for VF %s"
                            % (have.relay_id, have.vf, relay.vf_claim(),
                               req.source, spec.vf))
+        if spec.port_id and have.port_id and spec.port_id != have.port_id:
+            raise Conflict("relay %d (socket %s) serves port %s; %s asked "
+                           "for port %s" % (have.relay_id, have.vhost_path,
+                                            have.port_id, req.source,
+                                            spec.port_id))
+        if spec.port_id and not have.port_id:
+            relay.spec = have = dataclasses.replace(
+                have, port_id=spec.port_id, mac=spec.mac,
+                instance_uuid=spec.instance_uuid)
         if spec.vf and not have.vf:
             self._engine.set_vf(spec)
             relay.spec = dataclasses.replace(
@@ -352,15 +389,24 @@ class RelayManager:
             return None
 
     def _remove(self, req: RemoveRelay) -> int | None:
-        relay_id = req.relay_id if req.vhost_path is None \
-            else self._known_path(req.vhost_path)
-        what = "socket %s" % req.vhost_path if req.vhost_path is not None \
-            else "relay %s" % req.relay_id
+        if req.vhost_path is not None:
+            relay_id = self._known_path(req.vhost_path)
+            what = "socket %s" % req.vhost_path
+        elif req.relay_id is None and req.port_id is not None:
+            relay_id = self._by_port(req.port_id)
+            what = "the relay of port %s" % req.port_id
+        else:
+            relay_id = req.relay_id
+            what = "relay %s" % req.relay_id
         relay = self._relays.get(relay_id) if relay_id is not None else None
         if relay is None or relay_id is None:
             if req.conditional:
                 return None
             raise Missing("%s does not exist" % what)
+        if req.port_id is not None and relay.spec.port_id and \
+                relay.spec.port_id != req.port_id:
+            raise Missing("%s serves port %s, not %s" % (
+                what, relay.spec.port_id, req.port_id))
         if req.vhost_path is not None and req.relay_id is not None and \
                 req.relay_id != relay_id:
             raise Missing("socket %s belongs to relay %d, not %d"
@@ -394,8 +440,13 @@ class RelayManager:
             del self._relays[relay_id]
             self._runtime_pins.pop(relay_id, None)
             LOG.info("relay %d removed (%s)", relay_id, req.source)
-        elif claim.spec.vf and not any(c.spec.vf for c in
-                                       relay.claims.values()):
+        else:
+            if claim.spec.port_id and not any(
+                    c.spec.port_id for c in relay.claims.values()):
+                relay.spec = dataclasses.replace(
+                    relay.spec, port_id="", mac="", instance_uuid="")
+        if relay.claims and claim.spec.vf and not any(
+                c.spec.vf for c in relay.claims.values()):
             self._engine.clear_vf(relay_id)
             relay.spec = dataclasses.replace(
                 relay.spec, vf="", vf_label="", bond_members=(),
@@ -446,10 +497,20 @@ class RelayManager:
         return moved
 
     def _query(self, req: Query) -> RelaySpec:
+        if req.vhost_path is None:
+            relay_id = self._by_port(req.port_id or "")
+            if relay_id is None:
+                raise Missing("no relay serves port %s" % req.port_id)
+            return self._relays[relay_id].spec
         relay_id = self._known_path(req.vhost_path)
         if relay_id is None:
             raise Missing("no relay serves socket %s" % req.vhost_path)
-        return self._relays[relay_id].spec
+        spec = self._relays[relay_id].spec
+        if req.port_id is not None and spec.port_id != req.port_id:
+            raise Missing("socket %s serves %s, not port %s" % (
+                req.vhost_path, "port %s" % spec.port_id if spec.port_id
+                else "no port", req.port_id))
+        return spec
 
     # ---- journal --------------------------------------------------------
     def _save(self) -> None:

@@ -145,6 +145,42 @@ def test_multipart_and_oversized(agent):
     assert_healthy(agent, before)
 
 
+def test_relay_ids_fit_every_message(agent):
+    """Relay ids travel as int32 in ConfigResponse and CoreSchedRequest:
+    an ADD beyond that is refused, saying so (once a relay 4294967295 was
+    made, and every config request failed from then on), and the largest
+    id that fits is answered everywhere."""
+    before = relay_counters(agent)
+    pci = dict(domain=0, bus=0x99, slot=0, function=3)
+    for bad in (2**31, 2**32 - 1):
+        answer = protocol.PortControlResponse.FromString(send(
+            agent, "port_control", R(op=R.ADD, virtio_id=bad,
+                                     pci_addrs=[R.PciAddress(**pci)])
+            .SerializeToString()))
+        assert answer.status == answer.ERROR
+        assert "virtio_id %d is out of range (0-2147483647)" % bad in \
+            answer.error_code_source
+    top = 2**31 - 1
+    ok = protocol.PortControlResponse.FromString(send(
+        agent, "port_control", R(op=R.ADD, virtio_id=top,
+                                 pci_addrs=[R.PciAddress(**pci)])
+        .SerializeToString()))
+    assert ok.status == ok.OK, ok
+    try:
+        config = client.request(agent.ep("config"), protocol.ConfigRequest(),
+                                protocol.ConfigResponse)
+        assert config.status == config.OK
+        assert top in [r.relay_number for r in config.relay_cpu_map]
+    finally:
+        gone = protocol.PortControlResponse.FromString(send(
+            agent, "port_control", R(op=R.REMOVE, virtio_id=top,
+                                     pci_addrs=[R.PciAddress(**pci)])
+            .SerializeToString()))
+        assert gone.status == gone.OK, gone
+    assert_healthy(agent, before)
+    assert "Traceback" not in agent.output()
+
+
 @pytest.fixture
 def own_agent(tmp_path, cpus, hugepage_dir):
     """An agent nobody else asks anything (the fuzzers leave requests

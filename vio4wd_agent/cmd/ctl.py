@@ -6,6 +6,7 @@
         --name net_bonding4 --mode 1
     vio4wd-ctl add_sock --vhost-path /run/vhost/vhu1 --pci-addr 05:08.4
     vio4wd-ctl query_pci --vhost-path /run/vhost/vhu1
+    vio4wd-ctl remove_sock --port-id 4f1c...   (a Neutron port's relay)
 
 Exit status 0 on success, 1 with a message on any error.
 """
@@ -42,6 +43,20 @@ def parser() -> Parser:
                    help="bond mode 0-6 (default 1, active-backup)")
     p.add_argument("--vhost-path", help="vhost-user socket path, for the "
                    "*_sock operations and query_pci")
+    p.add_argument("--port-id", help="Neutron port UUID: add_sock registers "
+                   "the socket for this port; remove_sock and query_pci "
+                   "find the port's relay (no --vhost-path needed)")
+    p.add_argument("--mac", help="the port's MAC address (add_sock)")
+    p.add_argument("--instance-uuid", help="the Nova instance (add_sock)")
+    side = p.add_mutually_exclusive_group()
+    side.add_argument("--vhost-client", dest="vhost_client",
+                      action="store_true", default=None,
+                      help="add_sock: the relay connects to the socket "
+                           "(QEMU made it)")
+    side.add_argument("--vhost-server", dest="vhost_client",
+                      action="store_false",
+                      help="add_sock: the relay makes the socket (QEMU "
+                           "connects)")
     p.add_argument("--conditional", action="store_true",
                    help="a request that changes nothing is OK")
     p.add_argument("--zmq-ep", "--zmq_ep", default=client.PORT_CONTROL_EP,
@@ -75,6 +90,11 @@ def build(args: argparse.Namespace) -> object:
         msg.mode = args.mode
     if args.vhost_path is not None:
         msg.vhost_path = args.vhost_path
+    for field in ("port_id", "mac", "instance_uuid"):
+        if getattr(args, field) is not None:
+            setattr(msg, field, getattr(args, field))
+    if args.vhost_client is not None:
+        msg.vhost_client = args.vhost_client
     return msg
 
 

@@ -13,6 +13,8 @@ import os
 import re
 import stat
 
+from vio4wd_agent.relay.model import MAX_RELAY_ID
+
 _PCI_RE = re.compile(
     r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})"
     r"\.([0-7])$")
@@ -79,8 +81,9 @@ def parse_relay_id(text: str) -> int:
         value = int(text.strip())
     except ValueError:
         raise ValueError("relay id %r is not a number" % text) from None
-    if not 0 <= value < 2**32:
-        raise ValueError("relay id %d is out of range" % value)
+    if not 0 <= value <= MAX_RELAY_ID:
+        raise ValueError("relay id %d is out of range (0-%d)"
+                         % (value, MAX_RELAY_ID))
     return value
 
 

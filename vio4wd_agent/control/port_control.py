@@ -17,6 +17,8 @@ import dataclasses
 import errno
 import logging
 import os
+import re
+import uuid
 from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
@@ -26,6 +28,7 @@ from vio4wd_agent.conf.parsing import check_bond_name
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
+from vio4wd_agent.relay.model import MAX_RELAY_ID
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
 LOG = logging.getLogger(__name__)
@@ -34,6 +37,10 @@ Req = protocol.PortControlRequest
 OPS = {Req.ADD: "ADD", Req.REMOVE: "REMOVE", Req.ADD_SOCK: "ADD_SOCK",
        Req.REMOVE_SOCK: "REMOVE_SOCK", Req.QUERY_PCI: "QUERY_PCI"}
 MAX_BOND = 8
+# Registrations naming a Neutron port (the os-vif plugin) are this
+# source's claims: Nova's, whichever client carried them.
+PORT_SOURCE = "os-vif"
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class BadRequest(Exception):
@@ -53,6 +60,10 @@ class PortRequest:
     mode: int | None = None
     vhost_path: str | None = None
     conditional: bool = True
+    port_id: str | None = None
+    mac: str | None = None
+    instance_uuid: str | None = None
+    vhost_client: bool | None = None
 
 
 def pci_string(addr: Any, index: int) -> str:
@@ -84,6 +95,26 @@ def _text(msg: Any, field: str) -> str | None:
     return value
 
 
+def _uuid(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise BadRequest(errno.EINVAL, "%s %r is not a UUID"
+                         % (field, value[:64])) from None
+
+
+def _mac(value: str | None) -> str | None:
+    if value is None:
+        return None
+    mac = value.strip().lower().replace("-", ":")
+    if not _MAC.match(mac):
+        raise BadRequest(errno.EINVAL, "mac %r is not a MAC address "
+                         "(52:54:00:12:34:56)" % value[:64])
+    return mac
+
+
 def decode(data: bytes) -> PortRequest:
     msg = Req()
     try:
@@ -100,7 +131,12 @@ def decode(data: bytes) -> PortRequest:
         name=_text(msg, "name"),
         mode=msg.mode if msg.HasField("mode") else None,
         vhost_path=_text(msg, "vhost_path"),
-        conditional=msg.conditional)
+        conditional=msg.conditional,
+        port_id=_uuid(_text(msg, "port_id"), "port_id"),
+        mac=_mac(_text(msg, "mac")),
+        instance_uuid=_uuid(_text(msg, "instance_uuid"), "instance_uuid"),
+        vhost_client=msg.vhost_client if msg.HasField("vhost_client")
+        else None)
 
 
 def response(code: int = 0, source: str = "", query: str | None = None
@@ -169,20 +205,42 @@ class PortControl:
         if req.mode is not None and not 0 <= req.mode <= 6:
             raise BadRequest(errno.EINVAL, "bond mode %d is not 0-6" %
                              req.mode)
-        if req.op in ("ADD_SOCK", "REMOVE_SOCK") and not self.dynamic:
+        port = req.port_id is not None
+        if (req.mac or req.instance_uuid or req.vhost_client is not None) \
+                and not port and req.op != "ADD_SOCK":
+            raise BadRequest(errno.EINVAL, "mac, instance_uuid and "
+                             "vhost_client belong to ADD_SOCK or to a "
+                             "port's registration (port_id)")
+        if port and req.op not in ("ADD_SOCK", "REMOVE_SOCK", "QUERY_PCI"):
+            raise BadRequest(errno.EINVAL, "%s does not take a port_id "
+                             "(ADD_SOCK, REMOVE_SOCK and QUERY_PCI do)"
+                             % req.op)
+        # A port's registration names its socket itself, whatever the
+        # agent does with the sockets of numbered relays.
+        if req.op in ("ADD_SOCK", "REMOVE_SOCK") and not self.dynamic and \
+                not port:
             raise BadRequest(errno.EOPNOTSUPP, "%s needs dynamic sockets "
                              "(VIRTIOFWD_DYNAMIC_SOCKETS / [vhost] "
-                             "dynamic_sockets)" % req.op)
+                             "dynamic_sockets), or a port_id" % req.op)
         if req.op in ("ADD", "REMOVE") and req.virtio_id is None:
             raise BadRequest(errno.EINVAL, "%s needs virtio_id" % req.op)
+        if req.virtio_id is not None and req.virtio_id > MAX_RELAY_ID:
+            raise BadRequest(errno.EINVAL, "virtio_id %d is out of range "
+                             "(0-%d)" % (req.virtio_id, MAX_RELAY_ID))
         if req.op in ("ADD_SOCK", "REMOVE_SOCK", "QUERY_PCI"):
-            if not req.vhost_path:
-                raise BadRequest(errno.EINVAL, "%s needs vhost_path" % req.op)
-            if not os.path.isabs(req.vhost_path) or "\0" in req.vhost_path:
+            by_port = port and req.op != "ADD_SOCK"
+            if not req.vhost_path and not by_port:
+                raise BadRequest(errno.EINVAL, "%s needs vhost_path%s"
+                                 % (req.op, " (or a port_id)"
+                                    if req.op != "ADD_SOCK" else ""))
+            if req.vhost_path is not None and (
+                    not os.path.isabs(req.vhost_path) or
+                    "\0" in req.vhost_path):
                 raise BadRequest(errno.EINVAL, "vhost_path %r is not an "
                                  "absolute path" % req.vhost_path)
+        source = PORT_SOURCE if port else self.source
         if req.op == "QUERY_PCI":
-            return manager.Query(req.vhost_path or "")
+            return manager.Query(req.vhost_path, port_id=req.port_id)
         vf, label, members = self._device(req)
         if req.op in ("ADD", "ADD_SOCK") and not vf:
             raise BadRequest(errno.EINVAL, "%s needs a PCI address" % req.op)
@@ -195,19 +253,24 @@ class PortControl:
                 req.virtio_id, self.policy.path_for(req.virtio_id), vf,
                 vf_label=label, bond_members=members,
                 bond_mode=req.mode if members else None)
-            return manager.AddRelay(spec, self.source, req.conditional,
+            return manager.AddRelay(spec, source, req.conditional,
                                     persist=True)
         if req.op == "ADD_SOCK":
             spec = self.flags.spec(0, req.vhost_path or "", vf,
                                    vf_label=label, bond_members=members,
-                                   bond_mode=req.mode if members else None)
-            return manager.AddRelay(spec, self.source, req.conditional,
+                                   bond_mode=req.mode if members else None,
+                                   port_id=req.port_id or "",
+                                   mac=req.mac or "",
+                                   instance_uuid=req.instance_uuid or "")
+            if req.vhost_client is not None:
+                spec = dataclasses.replace(spec, client=req.vhost_client)
+            return manager.AddRelay(spec, source, req.conditional,
                                     persist=True, allocate_id=True)
         return manager.RemoveRelay(
             relay_id=req.virtio_id if req.op == "REMOVE" else None,
             vhost_path=req.vhost_path if req.op == "REMOVE_SOCK" else None,
-            vf=vf or None, source=self.source, conditional=req.conditional,
-            take_vf=req.op == "REMOVE")
+            vf=vf or None, source=source, conditional=req.conditional,
+            take_vf=req.op == "REMOVE", port_id=req.port_id)
 
     def submit(self, req: PortRequest,
                done: Callable[[int, str, str | None], None]) -> None:
@@ -215,7 +278,8 @@ class PortControl:
         (code 0 for success, else a positive errno)."""
         what = req.op + (" %d" % req.virtio_id
                          if req.virtio_id is not None else "") + \
-            (" %s" % req.vhost_path if req.vhost_path else "")
+            (" %s" % req.vhost_path if req.vhost_path else "") + \
+            (" (port %s)" % req.port_id if req.port_id else "")
         try:
             request = self._request(req)
         except BadRequest as exc:

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
 from vio4wd_agent.relay.engine import RelayEngine
-from vio4wd_agent.relay.model import RelayState
+from vio4wd_agent.relay.model import RelaySpec, RelayState
 
 LOG = logging.getLogger(__name__)
 
@@ -212,10 +212,14 @@ class StatsHandler:
     name = "stats"
 
     def __init__(self, engine: RelayEngine, scheduler: Scheduler,
-                 sampler: RateSampler) -> None:
+                 sampler: RateSampler,
+                 specs: Callable[[], dict[int, RelaySpec]] | None = None
+                 ) -> None:
         self.engine = engine
         self.scheduler = scheduler
         self.sampler = sampler
+        # What each relay was asked to be (the Neutron port it serves).
+        self.specs = specs or (lambda: {})
         self.sample = SharedSampler(engine)
         self._waiting = 0
         self._waiting_lock = threading.Lock()
@@ -282,6 +286,7 @@ class StatsHandler:
                    ) -> None:
             out = protocol.StatsResponse()
             out.status = out.OK
+            specs = self.specs()
             for relay_id in sorted(now[1]):
                 st = now[1][relay_id]
                 if want is not None and relay_id not in want:
@@ -293,7 +298,13 @@ class StatsHandler:
                     x, y = rate_pair
                     r = rates(x[1].get(relay_id), y[1].get(relay_id),
                               y[0] - x[0])
-                out.relay.append(relay_state(st, r))
+                msg: Any = relay_state(st, r)
+                spec = specs.get(relay_id)
+                if spec is not None and spec.port_id:
+                    msg.port_id = spec.port_id
+                    msg.mac = spec.mac
+                    msg.instance_uuid = spec.instance_uuid
+                out.relay.append(msg)
             for w in self.engine.worker_stats():
                 load = out.worker.add()
                 load.cpu, load.directions = w.cpu, w.directions

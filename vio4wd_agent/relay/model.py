@@ -6,6 +6,11 @@ import dataclasses
 import enum
 
 
+# Relay ids travel as int32 in ConfigResponse and CoreSchedRequest
+# (RelayCPU.relay_number), so no relay has a larger one.
+MAX_RELAY_ID = 2**31 - 1
+
+
 class Direction(enum.IntEnum):
     VF_TO_VM = 0
     VM_TO_VF = 1
@@ -51,6 +56,11 @@ class RelaySpec:
     socket_uid: int | None = None
     socket_gid: int | None = None
     socket_mode: int | None = None
+    # The Neutron port the relay serves, when a registration named it (the
+    # os-vif plugin), with its MAC and the Nova instance; "" otherwise.
+    port_id: str = ""
+    mac: str = ""
+    instance_uuid: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
