@@ -300,6 +300,10 @@ class StatsHandler:
                               y[0] - x[0])
                 msg: Any = relay_state(st, r)
                 spec = specs.get(relay_id)
+                if spec is not None and spec.vf_label and st.vf_name:
+                    # The VF as it was asked for (a PCI address the
+                    # device map turned into devargs).
+                    msg.vf.pci_addr_str = spec.vf_label
                 if spec is not None and spec.port_id:
                     msg.port_id = spec.port_id
                     msg.mac = spec.mac
