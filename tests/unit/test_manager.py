@@ -10,7 +10,7 @@ import pytest
 
 from vio4wd_agent import exception
 from vio4wd_agent.conf.parsing import CpuPin
-from vio4wd_agent.manager import AddRelay, RelayManager, RemoveRelay
+from vio4wd_agent.manager import AddRelay, Query, RelayManager, RemoveRelay
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
@@ -252,3 +252,70 @@ def test_a_source_only_ever_withdraws_its_own_claim(manager):
     assert list(m.claims("libvirt/vm1")) == [10]
     m.submit(RemoveRelay(10, source="libvirt/vm1")).result(5)
     assert 10 not in engine.specs
+
+
+PORT = "6f1c2a3b-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize("first", ["os-vif", "libvirt"])
+def test_a_port_plug_and_the_libvirt_watcher_converge(manager, first):
+    """Nova's plug (socket + VF + port) and the watcher's claim on the
+    same socket, in either order: one relay, with the port; each source
+    withdraws only its own claim."""
+    m, engine, policy = manager
+    sock = os.path.join(policy.directory, "vhu6f1c2a3b-00")
+    claims = {
+        "os-vif": AddRelay(RelaySpec(0, sock, vf="net_null1",
+                                     port_id=PORT, mac="fa:16:3e:00:00:01"),
+                           "os-vif", conditional=True, allocate_id=True),
+        "libvirt": AddRelay(RelaySpec(0, sock), "libvirt/vm1",
+                            conditional=True, allocate_id=True)}
+    order = [first] + [k for k in claims if k != first]
+    states = [m.submit(claims[k]).result(5) for k in order]
+    assert states[0].relay_id == states[1].relay_id == 0
+    assert list(engine.specs) == [0]
+    assert m.specs()[0].port_id == PORT and m.specs()[0].vf == "net_null1"
+    # a replayed plug is harmless
+    m.submit(claims["os-vif"]).result(5)
+    assert list(engine.specs) == [0]
+    # the port's relay, found by port
+    assert m.submit(Query(None, port_id=PORT)).result(5).vhost_path == sock
+    # unplug: the VF and the port go, the watcher's socket stays
+    m.submit(RemoveRelay(vhost_path=sock, port_id=PORT, source="os-vif",
+                         conditional=True)).result(5)
+    assert 0 in engine.specs and ("clear_vf", 0) in engine.calls
+    assert m.specs()[0].port_id == ""
+    m.submit(RemoveRelay(vhost_path=sock, source="libvirt/vm1",
+                         conditional=True)).result(5)
+    assert engine.specs == {}
+
+
+def test_one_port_one_socket(manager):
+    m, engine, policy = manager
+    a = os.path.join(policy.directory, "vhu-a")
+    b = os.path.join(policy.directory, "vhu-b")
+    m.submit(AddRelay(RelaySpec(0, a, vf="net_null1", port_id=PORT),
+                      "os-vif", conditional=True, allocate_id=True)).result(5)
+    with pytest.raises(exception.RelayExists, match="port %s is served by "
+                       "relay 0 on socket" % PORT):
+        m.submit(AddRelay(RelaySpec(0, b, vf="net_null2", port_id=PORT),
+                          "os-vif", conditional=True,
+                          allocate_id=True)).result(5)
+    other = "6f1c2a3b-0000-4000-8000-000000000002"
+    with pytest.raises(exception.RelayExists, match="serves port"):
+        m.submit(AddRelay(RelaySpec(0, a, vf="net_null1", port_id=other),
+                          "nova2", conditional=True,
+                          allocate_id=True)).result(5)
+    # removal by port alone; a wrong port removes nothing
+    with pytest.raises(exception.NotFound, match="serves port"):
+        m.submit(RemoveRelay(vhost_path=a, port_id=other,
+                             source="os-vif")).result(5)
+    m.submit(RemoveRelay(port_id=PORT, source="os-vif")).result(5)
+    assert engine.specs == {}
+
+
+def test_relay_ids_beyond_int32_are_refused(manager):
+    m, engine, policy = manager
+    with pytest.raises(exception.InvalidArgument, match="out of range"):
+        m.add(RelaySpec(2**31, policy.path_for(2**31)))
+    assert engine.specs == {}

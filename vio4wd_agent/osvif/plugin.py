@@ -169,8 +169,8 @@ class Vio4wdPlugin(plugin.PluginBase):
         have = self._representors
         if have is None or (have.connection, have.timeout,
                             have.wait) != want:
-            self._representors = Representors(*want)
-        return self._representors
+            have = self._representors = Representors(*want)
+        return have
 
     def _port(self, vif: Any, instance_info: Any, need_vf: bool,
               error: type) -> Port:

@@ -27,7 +27,8 @@ class Recorder:
         f: concurrent.futures.Future = concurrent.futures.Future()
         if isinstance(request, manager.Query):
             from vio4wd_agent.relay.model import RelaySpec
-            f.set_result(RelaySpec(0, request.vhost_path, vf="net_null0",
+            f.set_result(RelaySpec(0, request.vhost_path or "/run/v/p",
+                                   vf="net_null0",
                                    vf_label="0000:01:00.1"))
         else:
             f.set_result(None)
@@ -117,3 +118,66 @@ def test_refusals(data, code, text):
     answer = run(ctl, data)
     assert answer.status == answer.ERROR and answer.error_code == -code
     assert text in answer.error_code_source and rec.requests == []
+
+
+PORT = "0b7e39d2-58a3-4c36-9a3b-1b2f6f0c9c11"
+INST = "3c0f2a6e-7f7a-4a57-8d8e-0f1e2d3c4b5a"
+
+
+def test_a_port_registration_needs_no_dynamic_sockets():
+    """The os-vif plugin's ADD_SOCK names its port: it is Nova's claim,
+    with the port, MAC, instance and the vhost-user side it asks for."""
+    ctl, rec = control(dynamic=False)
+    ans = run(ctl, msg(R.ADD_SOCK, vhost_path="/run/v/vhu0b7e39d2-58",
+                       pcis=[(0, 1, 0, 1)], port_id=PORT.upper(),
+                       mac="FA-16-3E-00-00-01", instance_uuid=INST,
+                       vhost_client=True))
+    assert ans.status == ans.OK, ans
+    (req,) = rec.requests
+    assert isinstance(req, manager.AddRelay) and req.source == "os-vif"
+    assert (req.spec.port_id, req.spec.mac, req.spec.instance_uuid) == (
+        PORT, "fa:16:3e:00:00:01", INST)
+    assert req.spec.client and req.spec.vf == "net_null0"
+    assert req.spec.vf_label == "0000:01:00.1" and req.allocate_id
+    # by port alone: remove and query
+    assert run(ctl, msg(R.REMOVE_SOCK, port_id=PORT)
+               ).status == protocol.PortControlResponse.OK
+    rm = rec.requests[-1]
+    assert isinstance(rm, manager.RemoveRelay) and rm.port_id == PORT
+    assert rm.vhost_path is None and rm.source == "os-vif"
+    q = run(ctl, msg(R.QUERY_PCI, port_id=PORT))
+    assert q.status == q.OK and q.query_string == "0000:01:00.1"
+
+
+@pytest.mark.parametrize("fields,error", [
+    (dict(port_id="not-a-uuid"), "port_id 'not-a-uuid' is not a UUID"),
+    (dict(port_id=PORT, mac="fa:16:3e:00:00"), "is not a MAC address"),
+    (dict(port_id=PORT, instance_uuid="x\n"), "instance_uuid"),
+    (dict(mac="fa:16:3e:00:00:01"), None),     # plain ADD_SOCK: allowed?
+])
+def test_bad_port_fields_are_named(fields, error):
+    ctl, rec = control(dynamic=True)
+    ans = run(ctl, msg(R.ADD_SOCK, vhost_path="/run/v/x",
+                       pcis=[(0, 1, 0, 1)], **fields))
+    if error is None:
+        assert ans.status == ans.OK, ans
+        return
+    assert ans.status == ans.ERROR and error in ans.error_code_source, ans
+    assert ans.error_code == -errno.EINVAL and rec.requests == []
+
+
+def test_port_id_only_where_it_means_something():
+    ctl, rec = control(dynamic=True)
+    ans = run(ctl, msg(R.ADD, virtio_id=1, pcis=[(0, 1, 0, 1)],
+                       port_id=PORT))
+    assert ans.status == ans.ERROR
+    assert "ADD does not take a port_id" in ans.error_code_source
+    ans = run(ctl, msg(R.REMOVE, virtio_id=1, pcis=[(0, 1, 0, 1)],
+                       mac="fa:16:3e:00:00:01"))
+    assert ans.status == ans.ERROR and "mac" in ans.error_code_source
+    # without dynamic sockets, ADD_SOCK without a port is still refused
+    ctl, rec = control(dynamic=False)
+    ans = run(ctl, msg(R.ADD_SOCK, vhost_path="/run/v/x",
+                       pcis=[(0, 1, 0, 1)]))
+    assert ans.status == ans.ERROR and ans.error_code == -errno.EOPNOTSUPP
+    assert "or a port_id" in ans.error_code_source and rec.requests == []
