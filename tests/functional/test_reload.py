@@ -58,7 +58,7 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
                             agent.output() and agent.output(),
                             what="the reload")
         assert vfs(agent) == {1: "net_null41", 2: "net_null44",
-                              3: "net_null43", 4: "net_null45"}
+                              3: "0000:99:00.3", 4: "net_null45"}
         assert "static relays 2 added, 1 removed, 0 failed" in out
         assert "reload: sockets changed; takes effect when the agent " \
             "restarts" in out
@@ -75,12 +75,12 @@ def test_sighup_applies_static_vfs_and_keeps_the_rest(tmp_path, cpus,
         assert "VIRTIOFWD_STATIC_VFS" in line and "junk" in line, line
         assert "running configuration is kept" in line
         assert vfs(agent) == {1: "net_null41", 2: "net_null44",
-                              3: "net_null43", 4: "net_null45"}
+                              3: "0000:99:00.3", 4: "net_null45"}
 
         # static VFs removed from the file go; port control's stay
         agent.legacy.write_text(basics + LEGACY % dict(values, vfs="()"))
         agent.proc.send_signal(signal.SIGHUP)
-        util.wait_for(lambda: vfs(agent) == {3: "net_null43"},
+        util.wait_for(lambda: vfs(agent) == {3: "0000:99:00.3"},
                       what="static relays removed")
         assert agent.proc.poll() is None
     finally:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 
+from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
 from vio4wd_agent.relay.engine import RelayEngine
@@ -300,9 +301,10 @@ class StatsHandler:
                               y[0] - x[0])
                 msg: Any = relay_state(st, r)
                 spec = specs.get(relay_id)
-                if spec is not None and spec.vf_label and st.vf_name:
-                    # The VF as it was asked for (a PCI address the
-                    # device map turned into devargs).
+                if spec is not None and st.vf_name and \
+                        normalize_pci(spec.vf_label) is not None:
+                    # The VF by the PCI address it was asked for (which
+                    # the device map turned into devargs).
                     msg.vf.pci_addr_str = spec.vf_label
                 if spec is not None and spec.port_id:
                     msg.port_id = spec.port_id
