@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import textwrap
+from typing import Callable
 
 from tests.functional import util
 from tests.functional.agentproc import native_agent
@@ -33,6 +34,17 @@ def ip(*args: str) -> None:
 def ping(addr: str) -> bool:
     return subprocess.run(["busybox", "ping", "-c", "3", "-W", "2", addr],
                           capture_output=True).returncode == 0
+
+
+def reader(path: str) -> Callable[[], str]:
+    """What the guest wrote on its console so far."""
+    def read() -> str:
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+    return read
 
 
 def test_guest_traffic_through_a_relay_learnt_from_libvirt(
@@ -71,12 +83,7 @@ def test_guest_traffic_through_a_relay_learnt_from_libvirt(
         util.wait_for(lambda: 0 in relays(agent), what="relay 0 defined")
         dom.create()
 
-        def console_text() -> str:
-            try:
-                with open(console, errors="replace") as f:
-                    return f.read()
-            except FileNotFoundError:
-                return ""
+        console_text = reader(console)
         util.wait_for(lambda: "GUEST: PING" in console_text(), timeout=120,
                       what="the guest's ping (console: %s)" % console)
         assert "GUEST: PING_OK" in console_text(), console_text()[-2000:]
@@ -162,12 +169,7 @@ def test_a_guest_nova_plugged_boots_and_pings(
             % (guest_ip, peer_ip), console=console))
         dom.create()
 
-        def console_text() -> str:
-            try:
-                with open(console, errors="replace") as f:
-                    return f.read()
-            except FileNotFoundError:
-                return ""
+        console_text = reader(console)
         util.wait_for(lambda: "GUEST: PING" in console_text(), timeout=120,
                       what="the guest's ping (console: %s)" % console)
         assert "GUEST: PING_OK" in console_text(), console_text()[-2000:]

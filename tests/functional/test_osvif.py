@@ -20,7 +20,7 @@ from vio4wd_agent.demo import rawport
 from tests.functional import novavif, util
 from tests.functional.agentproc import native_agent
 from tests.functional.conftest import KERNEL_MAC, VM_MAC
-from tests.functional.ovsdb_server import OvsdbServer
+from tests.functional.test_ovsdb import ovsdb  # noqa: F401 (fixture)
 
 VF = "0000:99:00.1"          # af_packet on a veth, by the device map
 NULL_VF = "0000:99:00.2"
@@ -124,6 +124,17 @@ def test_plugs_survive_an_agent_restart(agent):
     _, info = novavif.instance()
     plug(port, info)
     assert agent.stop() == 0
+    # Nova plugging meanwhile: a clear error, in time.
+    from os_vif import exception as osv_exception
+    novavif.configure(port_control_endpoint=agent.ep("port_control"),
+                      timeout=3.0)
+    with pytest.raises(osv_exception.PlugException) as err:
+        plug(port, info)
+    assert port.port_id in str(err.value) and NULL_VF in str(err.value) and \
+        sock in str(err.value)
+    assert "vio4wd agent" in str(err.value), str(err.value)
+    novavif.configure(port_control_endpoint=agent.ep("port_control"),
+                      timeout=30.0)
     agent.start().wait_ready()
     util.wait_for(lambda: port.port_id in relays(agent),
                   what="the port's relay restored")
@@ -219,16 +230,6 @@ def test_agent_down_fails_within_the_timeout(tmp_path):
         silent.close()
     finally:
         novavif.configure()
-
-
-@pytest.fixture
-def ovsdb(tmp_path):
-    base = tmp_path / "ovsdb"
-    base.mkdir()
-    server = OvsdbServer(base).create().start()
-    server.vsctl("--no-wait", "add-br", "br-int")
-    yield server
-    server.stop()
 
 
 def test_representor_joins_the_integration_bridge(agent, ovsdb, test_netns):
