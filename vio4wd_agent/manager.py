@@ -128,6 +128,24 @@ class _Relay:
     spec: RelaySpec            # what the data plane has
     claims: dict[str, _Claim]  # by source
 
+    def _port(self) -> RelaySpec | None:
+        """The claim that names a Neutron port: the port belongs to the
+        claim, and goes with it."""
+        return next((c.spec for c in self.claims.values()
+                     if c.spec.port_id), None)
+
+    def port_id(self) -> str:
+        port = self._port()
+        return port.port_id if port else ""
+
+    def view(self) -> RelaySpec:
+        """What the data plane has, with the port its claims name."""
+        port = self._port()
+        return dataclasses.replace(
+            self.spec, port_id=port.port_id if port else "",
+            mac=port.mac if port else "",
+            instance_uuid=port.instance_uuid if port else "")
+
     def vf_claim(self) -> str | None:
         """The source whose claim brought the relay's VF."""
         for source, claim in self.claims.items():
@@ -192,7 +210,7 @@ class RelayManager:
 
     def specs(self) -> dict[int, RelaySpec]:
         """What each relay is (a snapshot)."""
-        return {i: r.spec for i, r in list(self._relays.items())}
+        return {i: r.view() for i, r in list(self._relays.items())}
 
     def pinned(self) -> dict[int, tuple[bool, bool]]:
         """Which directions of each relay are pinned (VF->VM, VM->VF): by
@@ -229,7 +247,7 @@ class RelayManager:
 
     def _by_port(self, port_id: str) -> int | None:
         for relay_id, relay in self._relays.items():
-            if relay.spec.port_id == port_id:
+            if relay.port_id() == port_id:
                 return relay_id
         return None
 
@@ -341,8 +359,8 @@ class RelayManager:
                            "claimed by %s)" % (
                                have.relay_id, have.vf_label or have.vf or
                                "none", have.vhost_path,
-                               ", port %s" % have.port_id if have.port_id
-                               else "", owners))
+                               ", port %s" % relay.port_id()
+                               if relay.port_id() else "", owners))
         if spec.vhost_path != have.vhost_path or spec.client != have.client:
             raise Conflict("relay %d is %s's, on socket %s (%s); %s asked "
                            "for socket %s (%s)" % (
@@ -354,15 +372,12 @@ class RelayManager:
             raise Conflict("relay %d has VF %s from %s; %s asked for VF %s"
                            % (have.relay_id, have.vf, relay.vf_claim(),
                               req.source, spec.vf))
-        if spec.port_id and have.port_id and spec.port_id != have.port_id:
+        served = relay.port_id()
+        if spec.port_id and served and spec.port_id != served:
             raise Conflict("relay %d (socket %s) serves port %s; %s asked "
                            "for port %s" % (have.relay_id, have.vhost_path,
-                                            have.port_id, req.source,
+                                            served, req.source,
                                             spec.port_id))
-        if spec.port_id and not have.port_id:
-            relay.spec = have = dataclasses.replace(
-                have, port_id=spec.port_id, mac=spec.mac,
-                instance_uuid=spec.instance_uuid)
         if spec.vf and not have.vf:
             self._engine.set_vf(spec)
             relay.spec = dataclasses.replace(
@@ -403,10 +418,10 @@ class RelayManager:
             if req.conditional:
                 return None
             raise Missing("%s does not exist" % what)
-        if req.port_id is not None and relay.spec.port_id and \
-                relay.spec.port_id != req.port_id:
+        served = relay.port_id()
+        if req.port_id is not None and served and served != req.port_id:
             raise Missing("%s serves port %s, not %s" % (
-                what, relay.spec.port_id, req.port_id))
+                what, served, req.port_id))
         if req.vhost_path is not None and req.relay_id is not None and \
                 req.relay_id != relay_id:
             raise Missing("socket %s belongs to relay %d, not %d"
@@ -440,12 +455,7 @@ class RelayManager:
             del self._relays[relay_id]
             self._runtime_pins.pop(relay_id, None)
             LOG.info("relay %d removed (%s)", relay_id, req.source)
-        else:
-            if claim.spec.port_id and not any(
-                    c.spec.port_id for c in relay.claims.values()):
-                relay.spec = dataclasses.replace(
-                    relay.spec, port_id="", mac="", instance_uuid="")
-        if relay.claims and claim.spec.vf and not any(
+        elif claim.spec.vf and not any(
                 c.spec.vf for c in relay.claims.values()):
             self._engine.clear_vf(relay_id)
             relay.spec = dataclasses.replace(
@@ -501,11 +511,11 @@ class RelayManager:
             relay_id = self._by_port(req.port_id or "")
             if relay_id is None:
                 raise Missing("no relay serves port %s" % req.port_id)
-            return self._relays[relay_id].spec
+            return self._relays[relay_id].view()
         relay_id = self._known_path(req.vhost_path)
         if relay_id is None:
             raise Missing("no relay serves socket %s" % req.vhost_path)
-        spec = self._relays[relay_id].spec
+        spec = self._relays[relay_id].view()
         if req.port_id is not None and spec.port_id != req.port_id:
             raise Missing("socket %s serves %s, not port %s" % (
                 req.vhost_path, "port %s" % spec.port_id if spec.port_id

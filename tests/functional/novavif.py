@@ -31,11 +31,10 @@ def configure(plugin: str = "agilio_ovs", **options: Any) -> None:
     """``[os_vif_<plugin>]`` options of nova.conf, set as overrides."""
     setup()
     from oslo_config import cfg
+    from vio4wd_agent.osvif.opts import OPTS
     group = "os_vif_%s" % plugin
-    for name in ("port_control_endpoint", "timeout", "plug_representor",
-                 "ovsdb_connection", "integration_bridge",
-                 "wait_for_vswitchd"):
-        cfg.CONF.clear_override(name, group=group)
+    for opt in OPTS:
+        cfg.CONF.clear_override(opt.name, group=group)
     for name, value in options.items():
         cfg.CONF.set_override(name, value, group=group)
 

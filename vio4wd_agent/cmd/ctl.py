@@ -18,6 +18,7 @@ import sys
 
 from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.control import client, protocol
+from vio4wd_agent.relay.model import MAX_RELAY_ID
 
 OPS = ("add", "remove", "add_sock", "remove_sock", "query_pci")
 
@@ -70,7 +71,7 @@ def build(args: argparse.Namespace) -> object:
     msg = protocol.PortControlRequest()
     msg.op = getattr(protocol.PortControlRequest, args.op.upper())
     if args.virtio_id is not None:
-        if not 0 <= args.virtio_id < 2**32:
+        if not 0 <= args.virtio_id <= MAX_RELAY_ID:
             raise ValueError("--virtio-id %d is out of range" % args.virtio_id)
         msg.virtio_id = args.virtio_id
     for text in args.pci_addr:

@@ -8,7 +8,6 @@ reset by asking.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import numbers
 import sys

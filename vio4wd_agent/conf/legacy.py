@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import os
 import re
-import shlex
 from typing import Any, Callable
 
 from oslo_config import cfg

@@ -171,8 +171,6 @@ def python_log_level(syslog_level: int) -> int:
 def check_socket_dir(text: str) -> str:
     """An absolute directory path of printable characters; if something is
     there already, a directory.  (Missing is fine: it is made at start.)"""
-    import os
-    import stat
     if not text or not text.startswith("/"):
         raise ValueError("not an absolute path")
     if any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):

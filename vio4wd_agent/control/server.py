@@ -94,11 +94,8 @@ class ZmqServer:
                 self.handler.name, self.endpoint, exc.strerror)) from None
         path = ipc_path(self.endpoint)
         if path is not None:
-            # Just bound, in a directory nobody else writes.
-            self._made = os.lstat(path)
-            os.chmod(path, self._ipc_mode, follow_symlinks=False)
-            if self._ipc_gid is not None:
-                os.chown(path, -1, self._ipc_gid, follow_symlinks=False)
+            self._made = sockets.secure_bound(path, self._ipc_mode,
+                                              self._ipc_gid)
         self._sock = sock
         self._wake_in = self._context.socket(zmq.PULL)
         self._wake_in.bind(self._wake_addr)
@@ -118,12 +115,8 @@ class ZmqServer:
             if sock is not None:
                 sock.close(0)
         path = ipc_path(self.endpoint)
-        if path is not None and self._made is not None:
-            try:
-                if os.path.samestat(os.lstat(path), self._made):
-                    os.unlink(path)     # ours, and still there
-            except OSError:
-                pass
+        if path is not None:
+            sockets.unlink_if_same(path, self._made)
 
     # ---- replies ----------------------------------------------------------
     def _replier(self, envelope: list[bytes]) -> Reply:

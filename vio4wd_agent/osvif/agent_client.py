@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 from typing import Any
 
-import zmq
-
-from vio4wd_agent.control import protocol
+from vio4wd_agent.control import client, protocol
+from vio4wd_agent.control.server import ipc_path
 
 
 class AgentError(Exception):
     """The agent refused a request, or could not be asked."""
-
-
-def _zmq() -> Any:
-    """pyzmq, cooperative when nova-compute runs under eventlet (a
-    blocking receive would stall every green thread of the service)."""
-    patcher = sys.modules.get("eventlet.patcher")
-    if patcher is not None and patcher.is_monkey_patched("socket"):
-        import zmq.green as green
-        return green
-    return zmq
 
 
 class AgentClient:
@@ -35,9 +23,9 @@ class AgentClient:
     def _check_endpoint(self) -> None:
         """An ipc endpoint that is not there, or not ours to use, fails
         at once (ZeroMQ itself would wait out the timeout)."""
-        if not self.endpoint.startswith("ipc://"):
+        path = ipc_path(self.endpoint)
+        if path is None:
             return
-        path = self.endpoint[len("ipc://"):]
         if not os.path.exists(path):
             raise AgentError(
                 "the vio4wd agent's port control endpoint %s does not exist "
@@ -53,32 +41,12 @@ class AgentClient:
         """Send a PortControlRequest; the OK answer, or AgentError with
         the agent's reason."""
         self._check_endpoint()
-        z = _zmq()
-        ms = max(1, int(self.timeout * 1000))
-        sock = z.Context.instance().socket(zmq.REQ)
         try:
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDTIMEO, ms)
-            sock.setsockopt(zmq.RCVTIMEO, ms)
-            try:
-                sock.connect(self.endpoint)
-                sock.send(msg.SerializeToString())
-                data = sock.recv()
-            except zmq.Again:
-                raise AgentError("no answer from the vio4wd agent at %s "
-                                 "within %g s" % (self.endpoint,
-                                                  self.timeout)) from None
-            except zmq.ZMQError as exc:
-                raise AgentError("cannot reach the vio4wd agent at %s: %s"
-                                 % (self.endpoint, exc)) from None
-        finally:
-            sock.close(0)
-        answer = protocol.PortControlResponse()
-        try:
-            answer.ParseFromString(data)
-        except Exception as exc:
-            raise AgentError("unreadable answer from %s: %s"
-                             % (self.endpoint, exc)) from None
+            answer = client.request(self.endpoint, msg,
+                                    protocol.PortControlResponse,
+                                    max(1, int(self.timeout * 1000)))
+        except client.ClientError as exc:
+            raise AgentError(str(exc)) from None
         if answer.status != answer.OK:
             code = abs(answer.error_code)
             raise AgentError("the agent refused: %s (%s)" % (

@@ -37,6 +37,7 @@ from vio4wd_agent.control.port_control import BadRequest, PortControl, \
     PortRequest
 from vio4wd_agent import trusted
 from vio4wd_agent.exception import ConfigError
+from vio4wd_agent.relay.model import MAX_RELAY_ID
 from vio4wd_agent.sources import sysfs
 
 LOG = logging.getLogger(__name__)
@@ -97,9 +98,9 @@ def parse_command(text: str) -> PortRequest:
         return value
 
     virtio_id = typed("virtio_id", int)
-    if virtio_id is not None and not 0 <= virtio_id < 2**32:
-        raise BadRequest(errno.EINVAL, "virtio_id %d out of range" %
-                         virtio_id)
+    if virtio_id is not None and not 0 <= virtio_id <= MAX_RELAY_ID:
+        raise BadRequest(errno.EINVAL, "virtio_id %d out of range (0-%d)"
+                         % (virtio_id, MAX_RELAY_ID))
     conditional = typed("conditional", bool)
     return PortRequest(op=op.upper(), virtio_id=virtio_id,
                        pci_addrs=tuple(addrs), name=typed("name", str),

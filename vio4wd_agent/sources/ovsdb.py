@@ -34,7 +34,7 @@ import ovs.stream
 
 from vio4wd_agent import manager
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
-from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.relay.model import MAX_RELAY_ID, RelaySpec
 from vio4wd_agent.sources import sysfs
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
@@ -42,7 +42,6 @@ LOG = logging.getLogger(__name__)
 
 SOURCE = "ovsdb"
 KEYS = ("virtio_forwarder", "virtio_relay")
-MAX_ID = 2**32 - 1
 RETRY_FIRST = 0.5       # seconds until a missing netdev is looked for again
 RETRY_MAX = 30.0
 
@@ -62,14 +61,14 @@ def wanted(rows: list[tuple[str, dict[str, str]]],
         value = ext[key]
         try:
             relay_id = int(value.strip(), 10)
-            if not 0 <= relay_id <= MAX_ID:
+            if not 0 <= relay_id <= MAX_RELAY_ID:
                 raise ValueError
         except ValueError:
             if (name, value) not in complaints:
                 complaints.add((name, value))
                 LOG.warning("OVSDB: Interface %s has external_ids:%s=%r, "
                             "not a relay id (0-%d); skipped", name, key,
-                            value, MAX_ID)
+                            value, MAX_RELAY_ID)
             continue
         if relay_id in out:
             if (name, value) not in complaints:

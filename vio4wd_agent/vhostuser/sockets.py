@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import errno
 import grp
 import logging
@@ -29,6 +30,10 @@ class NotASocket(Vio4wdException):
 
 class BadSocketPath(Vio4wdException):
     msg_fmt = "cannot use socket path %(path)r: %(reason)s"
+
+
+class OutsideSocketDirectories(BadSocketPath):
+    """A well-formed path elsewhere: another switch's socket, say."""
 
 
 # The longest unix socket path (sun_path, with its NUL).
@@ -63,9 +68,11 @@ class SocketPolicy:
         return (self.directory,) + tuple(d for d in self.extra
                                          if d != self.directory)
 
+    @functools.cached_property
     def _canonical(self) -> dict[str, str]:
         """Spelling of a socket directory -> its real path (a root-owned
-        link on the way, like /var/run, gives two spellings)."""
+        link on the way, like /var/run, gives two spellings); resolved
+        once, not at every request."""
         out = {}
         for d in self.directories:
             real = os.path.realpath(d)
@@ -87,24 +94,22 @@ class SocketPolicy:
         name = os.path.basename(norm)
         if name in ("", ".", ".."):
             raise BadSocketPath(path=path, reason="names no file")
-        real_dir = self._canonical().get(os.path.dirname(norm))
+        real_dir = self._canonical.get(os.path.dirname(norm))
         if real_dir is None:
-            raise BadSocketPath(path=path, reason="not directly in a socket "
-                                "directory (%s)" % ", ".join(
-                                    self.directories))
+            raise OutsideSocketDirectories(
+                path=path, reason="not directly in a socket directory (%s)"
+                % ", ".join(self.directories))
         out = os.path.join(real_dir, name)
         if len(out.encode("utf-8")) > SUN_PATH_MAX:
             raise BadSocketPath(path=path, reason="longer than %d bytes"
                                 % SUN_PATH_MAX)
         return out
 
-    def owns(self, path: str) -> bool:
-        """``path`` names a socket in one of the socket directories."""
-        try:
-            self.place(path)
-            return True
-        except BadSocketPath:
-            return False
+    def in_main_directory(self, placed: str) -> bool:
+        """A path place() returned is in ``directory`` (where sockets are
+        named from ``pattern``), not in an extra one."""
+        return os.path.dirname(placed) == \
+            self._canonical[os.path.normpath(self.directory)]
 
     def ensure_directories(self) -> None:
         """Create the socket directories that are missing (root, the
@@ -195,3 +200,27 @@ def clear_stale(path: str,
     finally:
         probe.close()
     raise SocketInUse(path=path)
+
+
+def secure_bound(path: str, mode: int,
+                 gid: int | None = None) -> os.stat_result:
+    """Give a socket the process just bound (in a directory nobody else
+    writes) its mode and group, never through a link; returns its stat, by
+    which unlink_if_same() knows it later."""
+    st = os.lstat(path)
+    os.chmod(path, mode, follow_symlinks=False)
+    if gid is not None:
+        os.chown(path, -1, gid, follow_symlinks=False)
+    return st
+
+
+def unlink_if_same(path: str, made: os.stat_result | None) -> None:
+    """Remove ``path`` if it is still the socket ``made`` describes (not a
+    file someone put there since)."""
+    if made is None:
+        return
+    try:
+        if os.path.samestat(os.lstat(path), made):
+            os.unlink(path)
+    except OSError:
+        pass

@@ -29,7 +29,9 @@ import xml.etree.ElementTree as ET
 from typing import Callable
 
 from vio4wd_agent.conf import parsing
-from vio4wd_agent.vhostuser.sockets import BadSocketPath, SocketPolicy
+from vio4wd_agent.vhostuser.sockets import (BadSocketPath,
+                                             OutsideSocketDirectories,
+                                             SocketPolicy)
 
 NAMESPACE = "http://vio4wd.org/xmlns/relay/1.0"
 
@@ -194,7 +196,6 @@ def parse(xml: str, policy: SocketPolicy, pattern: str | None,
     name = (root.findtext("name") or "").strip()
     if not uuid and not name:
         raise DomainXMLError("no uuid and no name")
-    directory = os.path.realpath(policy.directory)
     regex = _pattern_regex(pattern) if pattern else None
     meta = _metadata(root)
     problems: list[str] = []
@@ -224,12 +225,13 @@ def parse(xml: str, policy: SocketPolicy, pattern: str | None,
             continue
         try:
             real = policy.place(path)
-        except BadSocketPath as exc:
-            if "not directly in a socket directory" not in str(exc):
-                problems.append("interface %s: %s" % (mac, exc))
+        except OutsideSocketDirectories:
             continue        # not one of ours: another switch's socket
+        except BadSocketPath as exc:
+            problems.append("interface %s: %s" % (mac, exc))
+            continue
         relay_id = None
-        if regex is not None and os.path.dirname(real) == directory:
+        if regex is not None and policy.in_main_directory(real):
             m = regex.match(os.path.basename(real))
             if m is None:
                 problems.append("interface %s: socket %s is in the socket "

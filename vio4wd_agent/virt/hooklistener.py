@@ -94,8 +94,7 @@ class HookListener:
             sock.bind(self.path)
         finally:
             os.umask(old)
-        self._made = os.lstat(self.path)
-        os.chmod(self.path, 0o600, follow_symlinks=False)
+        self._made = sockets.secure_bound(self.path, 0o600)
         sock.listen(MAX_CLIENTS)
         sock.settimeout(0.5)
         self._sock = sock
@@ -111,12 +110,7 @@ class HookListener:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-            try:
-                if self._made is not None and os.path.samestat(
-                        os.lstat(self.path), self._made):
-                    os.unlink(self.path)    # ours, and still there
-            except FileNotFoundError:
-                pass
+            sockets.unlink_if_same(self.path, self._made)
 
     def _accept(self) -> None:
         assert self._sock is not None

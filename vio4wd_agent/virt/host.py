@@ -26,7 +26,6 @@ import dataclasses
 import errno
 import heapq
 import logging
-import os
 import queue
 import threading
 import time
@@ -444,8 +443,7 @@ class LibvirtWatcher:
             state = self.manager.submit(manager.AddRelay(
                 spec, source, conditional=True,
                 allocate_id=self.pattern is None or
-                os.path.dirname(spec.vhost_path) !=
-                os.path.realpath(self.policy.directory))).result()
+                not self.policy.in_main_directory(spec.vhost_path))).result()
         except Exception as exc:
             err = "%s: socket %s not served: %s" % (source, spec.vhost_path,
                                                     exc)
