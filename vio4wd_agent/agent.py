@@ -29,8 +29,13 @@ LOG = logging.getLogger(__name__)
 
 class Agent:
     def __init__(self, settings: Settings,
-                 engine: RelayEngine | None = None) -> None:
+                 engine: RelayEngine | None = None,
+                 conf: Any = None) -> None:
+        """``conf``: the oslo.config options the settings were built from
+        (oslo.messaging reads its own there); needed only on Neutron's
+        bus."""
         self.settings = settings
+        self.conf = conf
         self.engine = engine or RelayEngine()
         journal = Journal(os.path.join(settings.state_dir, "journal")) \
             if settings.state_dir else None
@@ -39,6 +44,7 @@ class Agent:
         self.scheduler = Scheduler()
         self.metrics: MetricsServer | None = None
         self.balancer: Any = None
+        self.neutron: Any = None
         self._services: list[Any] = []
         self._zmq: zmq.Context | None = None
 
@@ -114,6 +120,20 @@ class Agent:
                 LOG.error("metrics endpoint %s:%d not started: %s",
                           c.metrics[0], c.metrics[1], exc)
                 self.metrics = None
+        if s.neutron is not None:
+            self._start_neutron(control)
+
+    def _start_neutron(self, control: PortControl) -> None:
+        if self.conf is None:
+            LOG.error("Neutron presence not started: no configuration "
+                      "object for oslo.messaging")
+            return
+        from vio4wd_agent.neutron.presence import NeutronPresence
+        presence = NeutronPresence(self.conf, self.settings, self.manager,
+                                   self.engine, control)
+        presence.start()
+        self._services.append(presence)
+        self.neutron = presence
 
     def _start_core_scheduler(self) -> None:
         from vio4wd_agent.scheduler.daemon import CoreBalancer

@@ -116,6 +116,13 @@ class Query:
 
 Request = AddRelay | RemoveRelay | MoveDirection | SetPins | Query
 
+# What a listener hears (see RelayManager.add_listener): a relay made, a
+# relay gone, a request to make one that failed (with the reason).
+RELAY_CREATED = "create"
+RELAY_DELETED = "delete"
+RELAY_FAILED = "error"
+Listener = Callable[[str, RelaySpec, str], None]
+
 
 @dataclasses.dataclass
 class _Claim:
@@ -168,6 +175,7 @@ class RelayManager:
         self._relays: dict[int, _Relay] = {}
         self._journal_relays: list[tuple[RelaySpec, str]] = []
         self._thread: threading.Thread | None = None
+        self._listeners: list[Listener] = []
         # Server sockets the data plane made and gave to their owner:
         # path -> (device, inode), kept in the state directory so that
         # after a crash they can be told from anyone else's.
@@ -186,6 +194,21 @@ class RelayManager:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(event, spec, reason)`` hears of every relay made
+        (RELAY_CREATED), removed (RELAY_DELETED) and every add that failed
+        (RELAY_FAILED, with the reason), on the manager's thread: it must
+        only take note (queue it), never block or call back in."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: str, spec: RelaySpec, reason: str = "") -> None:
+        for listener in self._listeners:
+            try:
+                listener(event, spec, reason)
+            except Exception:   # a listener never costs a relay
+                LOG.exception("relay %d: %s listener failed", spec.relay_id,
+                              event)
 
     # ---- requests -------------------------------------------------------
     def submit(self, request: Request) -> concurrent.futures.Future:
@@ -243,6 +266,8 @@ class RelayManager:
             try:
                 future.set_result(handlers[type(request)](request))
             except Exception as exc:  # handed to the submitter
+                if isinstance(request, AddRelay):
+                    self._emit(RELAY_FAILED, request.spec, str(exc))
                 future.set_exception(exc)
 
     def _by_port(self, port_id: str) -> int | None:
@@ -339,6 +364,7 @@ class RelayManager:
                  spec.relay_id, req.source, state.vf_name or "none",
                  spec.vhost_path, "client" if spec.client else "server",
                  state.vf_to_vm.cpu, state.vm_to_vf.cpu)
+        self._emit(RELAY_CREATED, self._relays[spec.relay_id].view())
         return state
 
     def _join(self, relay: _Relay, spec: RelaySpec,
@@ -448,6 +474,7 @@ class RelayManager:
                      req.source, relay.spec.vf_label or relay.spec.vf,
                      owner)
             source = owner
+        view = relay.view()
         claim = relay.claims.pop(source)
         if not relay.claims:
             self._engine.remove_relay(relay_id)
@@ -455,6 +482,7 @@ class RelayManager:
             del self._relays[relay_id]
             self._runtime_pins.pop(relay_id, None)
             LOG.info("relay %d removed (%s)", relay_id, req.source)
+            self._emit(RELAY_DELETED, view)
         elif claim.spec.vf and not any(
                 c.spec.vf for c in relay.claims.values()):
             self._engine.clear_vf(relay_id)

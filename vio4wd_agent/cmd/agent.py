@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
-    agent = Agent(s)
+    agent = Agent(s, conf=conf)
     try:
         if pidfile:
             pidfile.acquire()

@@ -6,8 +6,8 @@ from typing import Sequence
 
 from oslo_config import cfg
 
-from vio4wd_agent.conf import (agent, control, dataplane, relay, scheduler,
-                               vhost, watchers)
+from vio4wd_agent.conf import (agent, control, dataplane, neutron, relay,
+                               scheduler, vhost, watchers)
 
 _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
     (agent.GROUP, agent.OPTS), (dataplane.GROUP, dataplane.OPTS),
@@ -16,10 +16,11 @@ _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
     (control.METRICS_GROUP, control.METRICS_OPTS),
     (watchers.OVSDB_GROUP, watchers.OVSDB_OPTS),
     (watchers.LIBVIRT_GROUP, watchers.LIBVIRT_OPTS),
-    (scheduler.GROUP, scheduler.OPTS)]
+    (scheduler.GROUP, scheduler.OPTS), (neutron.GROUP, neutron.OPTS)]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(neutron.DEFAULT_OPTS)
     for group, opts in _GROUPS:
         # A fresh group per ConfigOpts: oslo keeps overrides in the group
         # object, and a shared one would leak them between instances.
@@ -29,4 +30,5 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    return [(group, list(opts)) for group, opts in _GROUPS]
+    return [(cfg.OptGroup("DEFAULT"), list(neutron.DEFAULT_OPTS))] + \
+        [(group, list(opts)) for group, opts in _GROUPS]

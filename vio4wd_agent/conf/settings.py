@@ -7,7 +7,9 @@ legacy file set it, else ``[group] option``.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
+import re
 import uuid
 from typing import Any, Callable, TypeVar
 
@@ -85,6 +87,18 @@ class ControlSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NeutronSettings:
+    """The agent on Neutron's bus (only when a transport_url is set)."""
+
+    host: str
+    report_interval: float
+    status_interval: float
+    rpc_timeout: float
+    physical_networks: tuple[str, ...]
+    vhostuser_mode: str               # QEMU's side, as Neutron names it
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     main_lcore: int
     worker_cpus: list[int]
@@ -100,6 +114,7 @@ class Settings:
     control: ControlSettings
     core_sched: CoreSchedSettings
     bind_vfio_pci: tuple[str, ...]
+    neutron: NeutronSettings | None = None
 
 
 class _Namer:
@@ -171,7 +186,8 @@ def check_values(conf: cfg.ConfigOpts) -> None:
     for group, opts in vconf.list_opts():
         for opt in opts:
             try:
-                getattr(getattr(conf, group.name), opt.dest)
+                getattr(conf if group.name == "DEFAULT" else
+                        getattr(conf, group.name), opt.dest)
             except (cfg.Error, ValueError) as exc:
                 reason = str(exc)
                 if " is not valid: " in reason:
@@ -280,7 +296,44 @@ def build(conf: cfg.ConfigOpts,
                     bind_vfio_pci=tuple(
                         name.parse("dataplane", "bind_vfio_pci", entry,
                                    vfio.check_entry)
-                        for entry in dp.bind_vfio_pci if entry.strip()))
+                        for entry in dp.bind_vfio_pci if entry.strip()),
+                    neutron=_neutron(conf))
+
+
+def _neutron(conf: cfg.ConfigOpts) -> NeutronSettings | None:
+    """The bus settings, or None without a transport_url (standalone)."""
+    import oslo_messaging
+    from oslo_messaging import opts as om_opts
+    for group, opts in om_opts.list_opts():
+        conf.register_opts(opts, group=group)
+    url = conf.transport_url
+    if not url:
+        return None
+    try:
+        parsed = oslo_messaging.TransportURL.parse(conf, url)
+    except oslo_messaging.InvalidTransportURL as exc:
+        raise ConfigError(name="[DEFAULT] transport_url", value="(secret)",
+                          reason=str(exc).replace(url, "...")) from None
+    drivers = {ep.name for ep in
+               importlib.metadata.entry_points(group="oslo.messaging.drivers")}
+    if parsed.transport not in drivers:
+        raise ConfigError(name="[DEFAULT] transport_url", value="(secret)",
+                          reason="no oslo.messaging driver %r (known: %s)" % (
+                              parsed.transport, ", ".join(sorted(drivers))))
+    n = conf.neutron
+    physnets = tuple(p.strip() for p in n.physical_networks if p.strip())
+    if not physnets:
+        raise ConfigError(name="[neutron] physical_networks", value="",
+                          reason="names no physical network ('*' for any)")
+    host = conf.host
+    if not host or not re.match(r"^[A-Za-z0-9_.-]+$", host):
+        raise ConfigError(name="[DEFAULT] host", value=host,
+                          reason="not a host name")
+    return NeutronSettings(host=host, report_interval=n.report_interval,
+                           status_interval=n.status_interval,
+                           rpc_timeout=n.rpc_timeout,
+                           physical_networks=physnets,
+                           vhostuser_mode=n.vhostuser_mode)
 
 
 def _vf_token(value: str | None, name: _Namer) -> str | None:

@@ -16,6 +16,12 @@ metadata, in vio4wd's namespace::
       </vio4wd:relay>
     </metadata>
 
+A domain Nova made names its Neutron ports in Nova's metadata
+(``<nova:ports><nova:port uuid=...>``); an interface whose device name
+(``tap`` + 11 characters of the port id) or socket name (``vhu`` + the
+same) matches exactly one of them is that port's, and its relay reports
+the port's status to Neutron.
+
 Problems with one interface (bad mode, a socket in the directory named
 against the pattern...) are reported and that interface skipped; the
 others still count.
@@ -34,6 +40,9 @@ from vio4wd_agent.vhostuser.sockets import (BadSocketPath,
                                              SocketPolicy)
 
 NAMESPACE = "http://vio4wd.org/xmlns/relay/1.0"
+NOVA_NAMESPACE = "http://openstack.org/xmlns/libvirt/nova/1.1"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                   r"[0-9a-f]{12}$")
 
 
 class DomainXMLError(ValueError):
@@ -50,6 +59,7 @@ class VhostInterface:
     vf: str = ""                    # from the metadata, if given
     bond_members: tuple[str, ...] = ()
     bond_mode: int | None = None
+    port_id: str = ""               # Nova's metadata names the port
 
     @property
     def relay_is_client(self) -> bool:
@@ -143,6 +153,30 @@ def _metadata(root: ET.Element) -> dict[str, dict[str, str]]:
     return out
 
 
+def is_uuid(text: str) -> bool:
+    return bool(_UUID.match(text))
+
+
+def _nova_ports(root: ET.Element) -> list[str]:
+    """The Neutron port ids in Nova's metadata (well-formed ones only)."""
+    out = []
+    for port in root.iter("{%s}port" % NOVA_NAMESPACE):
+        uuid = (port.get("uuid") or "").strip().lower()
+        if _UUID.match(uuid):
+            out.append(uuid)
+    return out
+
+
+def _port_of(names: list[str], ports: list[str]) -> str:
+    """The one port whose id the device or socket name carries (Nova's
+    ``tap``/``vhu`` + 11 characters), or ""."""
+    found: set[str] = set()
+    for name in names:
+        if len(name) >= 14 and name[:3] in ("tap", "vhu"):
+            found.update(p for p in ports if p[:11] == name[3:14])
+    return found.pop() if len(found) == 1 else ""
+
+
 def _vf(meta: dict[str, str], problems: list[str],
         mac: str) -> tuple[str, tuple[str, ...], int | None]:
     """(vf, bond members, bond mode) of one metadata entry: ``vf`` (a PCI
@@ -198,6 +232,7 @@ def parse(xml: str, policy: SocketPolicy, pattern: str | None,
         raise DomainXMLError("no uuid and no name")
     regex = _pattern_regex(pattern) if pattern else None
     meta = _metadata(root)
+    nova_ports = _nova_ports(root)
     problems: list[str] = []
     found = []
     devices = root.find("devices")
@@ -248,10 +283,14 @@ def parse(xml: str, policy: SocketPolicy, pattern: str | None,
                 problems.append("interface %s: driver queues %r is not a "
                                 "number" % (mac, driver.get("queues")))
         vf, members, bond_mode = _vf(meta.get(mac, {}), problems, mac)
+        target = iface.find("target")
+        port = _port_of([os.path.basename(real)] + (
+            [target.get("dev", "")] if target is not None else []),
+            nova_ports) if nova_ports else ""
         found.append(VhostInterface(mac=mac, path=real, qemu_mode=mode,
                                     relay_id=relay_id, queues=queues, vf=vf,
                                     bond_members=members,
-                                    bond_mode=bond_mode))
+                                    bond_mode=bond_mode, port_id=port))
     return Domain(uuid=uuid or name, name=name or uuid,
                   numa_node=numa_node(root, cpu_node), interfaces=tuple(found),
                   problems=tuple(problems))

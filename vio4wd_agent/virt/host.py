@@ -434,6 +434,12 @@ class LibvirtWatcher:
             vf, vf_label=iface.vf if vf != iface.vf else "",
             bond_members=members, bond_mode=iface.bond_mode,
             numa_hint=dom.numa_node)
+        if iface.port_id:
+            # Nova's domain: the relay serves this Neutron port
+            spec = dataclasses.replace(
+                spec, port_id=iface.port_id,
+                mac=iface.mac if not iface.mac.startswith("#") else "",
+                instance_uuid=dom.uuid if domxml.is_uuid(dom.uuid) else "")
         # QEMU's side decides ours, whatever the agent's default.
         return dataclasses.replace(spec, client=iface.relay_is_client)
 

@@ -1,0 +1,354 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The agent on Neutron's bus (oslo.messaging), beside everything else.
+
+Four parts, each on its own thread so that none waits for another and none
+ever holds up a relay (the manager only queues events for them):
+
+- state reports to neutron-server every ``report_interval``, as its L2
+  agents send them; an answer of "revived" (Neutron took the agent for
+  dead) or "new" (Neutron lost its record) resyncs the port status;
+- port status: ports of relays that forward go up, the others down,
+  through the q-plugin RPC Neutron's L2 agents use, retried until
+  acknowledged, everything again on start and on a resync;
+- notifications (publisher ``vio4wd.<host>``): relay create/delete/error,
+  VM connect/disconnect;
+- the agent's own RPC server (topic ``vio4wd-agent``, server = host).
+
+A dead broker delays all of that and costs nothing else.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+import oslo_messaging
+from oslo_config import cfg
+
+from vio4wd_agent import manager
+from vio4wd_agent.conf.settings import NeutronSettings, Settings
+from vio4wd_agent.control.port_control import PortControl
+from vio4wd_agent.neutron import constants as c
+from vio4wd_agent.neutron import ports, rpc
+from vio4wd_agent.relay.engine import RelayEngine
+from vio4wd_agent.relay.model import RelaySpec
+
+LOG = logging.getLogger(__name__)
+
+# How long a failing bus call waits before the next try, at most.
+MAX_BACKOFF = 30.0
+NOTIFY_QUEUE = 1000
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("vio4wd")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Loop:
+    """A thread that runs ``step`` until stopped; ``step`` returns the
+    seconds to wait before the next round (woken early by ``kick``), or
+    None when the loop's work is done.  An exception in a step is logged
+    and the loop goes on."""
+
+    def __init__(self, name: str, step: Callable[[], float | None]) -> None:
+        self.name = name
+        self._step = step
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name,
+                                        daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                LOG.warning("%s did not stop within %g s (a bus call "
+                            "still waiting); left behind", self.name,
+                            timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self._step()
+            except Exception:
+                LOG.exception("%s: unexpected error; going on", self.name)
+                wait = 5.0
+            if wait is None:
+                return
+            self._kick.wait(wait)
+            self._kick.clear()
+
+
+class _Backoff:
+    def __init__(self, first: float) -> None:
+        self.first = first
+        self.failures = 0
+
+    def failed(self) -> float:
+        self.failures += 1
+        return min(MAX_BACKOFF, self.first * 2 ** min(self.failures - 1, 10))
+
+    def ok(self) -> bool:
+        """True when this success ends a run of failures."""
+        was = self.failures > 0
+        self.failures = 0
+        return was
+
+
+class NeutronPresence:
+    def __init__(self, conf: cfg.ConfigOpts, settings: Settings,
+                 mgr: manager.RelayManager, engine: RelayEngine,
+                 control: PortControl) -> None:
+        assert settings.neutron is not None
+        self.conf = conf
+        self.settings = settings
+        self.n: NeutronSettings = settings.neutron
+        self.manager = mgr
+        self.engine = engine
+        self.control = control
+        self.port_status = ports.PortStatus()
+        self._vm_watch = ports.VmWatch()
+        self._events: queue.Queue[tuple[str, str, dict[str, Any]]] = \
+            queue.Queue(NOTIFY_QUEUE)
+        self._dropped = 0
+        self._first_report = True
+        self._report_backoff = _Backoff(self.n.report_interval / 4)
+        self._status_backoff = _Backoff(self.n.status_interval)
+        self._notify_backoff = _Backoff(1.0)
+        self._serve_backoff = _Backoff(1.0)
+        self._pending: tuple[str, str, dict[str, Any]] | None = None
+        self._transport: Any = None
+        self._notify_transport: Any = None
+        self._neutron: rpc.NeutronClient | None = None
+        self._notifier: Any = None
+        self._server: Any = None
+        self._loops: list[_Loop] = []
+        self.last_status: str | None = None     # Neutron's last answer
+
+    # ---- lifecycle ------------------------------------------------------
+    def start(self) -> None:
+        conf, n = self.conf, self.n
+        # Notifications go out unless the operator says otherwise
+        # ([oslo_messaging_notifications] driver = noop).
+        conf.set_default("driver", ["messagingv2"],
+                         group="oslo_messaging_notifications")
+        self._transport = oslo_messaging.get_rpc_transport(conf)
+        self._notify_transport = oslo_messaging.get_notification_transport(
+            conf)
+        self._neutron = rpc.NeutronClient(self._transport, n.host,
+                                          n.rpc_timeout)
+        # No retry limit: with the broker down, events wait (up to
+        # NOTIFY_QUEUE of them) instead of being lost.
+        self._notifier = oslo_messaging.Notifier(
+            self._notify_transport, publisher_id="vio4wd.%s" % n.host)
+        self.manager.add_listener(self._relay_event)
+        self._server = oslo_messaging.get_rpc_server(
+            self._transport,
+            oslo_messaging.Target(topic=c.AGENT_TOPIC, server=n.host),
+            [rpc.AgentEndpoint(self.manager, self.engine, self.control,
+                               timeout=n.rpc_timeout)],
+            executor="threading")
+        self._loops = [_Loop("neutron-state", self._report),
+                       _Loop("neutron-ports", self._status),
+                       _Loop("neutron-notify", self._notify),
+                       _Loop("neutron-rpc", self._serve)]
+        for loop in self._loops:
+            loop.start()
+        LOG.info("on Neutron's bus as host %s: state reports every %g s, "
+                 "RPC topic %s, notifications as vio4wd.%s", n.host,
+                 n.report_interval, c.AGENT_TOPIC, n.host)
+
+    name = "neutron"
+
+    def stop(self) -> None:
+        for loop in self._loops:
+            # the notifier may be waiting for a dead broker: not for long
+            loop.stop(2.0 if loop.name == "neutron-notify" else 10.0)
+        self._loops = []
+        if self._server is not None:
+            try:
+                self._server.stop()
+                self._server.wait()
+            except Exception:   # never started (broker down), or gone
+                LOG.debug("RPC server stop", exc_info=True)
+            self._server = None
+        for transport in (self._transport, self._notify_transport):
+            if transport is not None:
+                transport.cleanup()
+        self._transport = self._notify_transport = None
+
+    # ---- the agent's RPC server -----------------------------------------
+    def _serve(self) -> float | None:
+        """Start the RPC server (it needs the broker): done once it is."""
+        try:
+            self._server.start()
+        except Exception as exc:
+            wait = self._serve_backoff.failed()
+            LOG.warning("RPC server (topic %s) not started yet: %s; again "
+                        "in %g s", c.AGENT_TOPIC, exc, wait)
+            return wait
+        LOG.info("serving RPC on topic %s, server %s", c.AGENT_TOPIC,
+                 self.n.host)
+        return None
+
+    # ---- state reports --------------------------------------------------
+    def configurations(self) -> dict[str, Any]:
+        s = self.settings
+        specs = self.manager.specs()
+        vfs = sorted({spec.vf_label or spec.vf for spec in specs.values()
+                      if spec.vf})
+        return {
+            c.CONF_SOCKET_DIR: s.sockets.directory,
+            "extra_socket_dirs": list(s.sockets.extra),
+            c.CONF_VHOSTUSER_MODE: self.n.vhostuser_mode,
+            "vhostuser_modes": ["client", "server"],
+            c.CONF_PHYSNETS: list(self.n.physical_networks),
+            "worker_cpus": list(s.worker_cpus),
+            "relays": len(specs),
+            "max_relays": self.engine.limits().max_relays,
+            "vfs_in_use": vfs,
+            "version": version(),
+        }
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"binary": c.BINARY, "host": self.n.host,
+               "topic": c.AGENT_TOPIC, "agent_type": c.AGENT_TYPE,
+               "configurations": self.configurations()}
+        if self._first_report:
+            out["start_flag"] = True
+        return out
+
+    def _report(self) -> float:
+        assert self._neutron is not None
+        try:
+            status = self._neutron.report_state(self.state())
+        except Exception as exc:
+            wait = self._report_backoff.failed()
+            if self._report_backoff.failures == 1:
+                LOG.warning("state report to neutron-server failed: %s; "
+                            "trying again (every %g s at most)", exc,
+                            MAX_BACKOFF)
+            return min(wait, self.n.report_interval)
+        if self._report_backoff.ok():
+            LOG.info("state reports reach neutron-server again")
+        first, self._first_report = self._first_report, False
+        self.last_status = status
+        # "revived": Neutron took the agent for dead; "new" after the
+        # first report: Neutron lost its record.  Either way it may have
+        # missed port changes: tell it everything again.  (On start the
+        # port status loop sends everything anyway.)
+        if status == "revived" or (status == "new" and not first):
+            LOG.info("neutron-server answered %r: resyncing port status",
+                     status)
+            self.port_status.resync()
+            self._kick("neutron-ports")
+        return self.n.report_interval
+
+    def _kick(self, name: str) -> None:
+        for loop in self._loops:
+            if loop.name == name:
+                loop.kick()
+
+    # ---- port status and VM events --------------------------------------
+    def _status(self) -> float:
+        assert self._neutron is not None
+        specs = self.manager.specs()
+        states = self.engine.relays()
+        for event in self._vm_watch.events(specs, states):
+            self._queue_event(c.EVENT_VM_CONNECT if event.connected
+                              else c.EVENT_VM_DISCONNECT, "info", event.spec)
+        up, down = self.port_status.pending(ports.desired(specs, states))
+        if not up and not down:
+            return self.n.status_interval
+        try:
+            done_up, done_down = self._neutron.update_device_list(up, down)
+        except Exception as exc:
+            wait = self._status_backoff.failed()
+            if self._status_backoff.failures == 1:
+                LOG.warning("port status (%d up, %d down) not acknowledged "
+                            "by neutron-server: %s; trying again",
+                            len(up), len(down), exc)
+            return wait
+        self.port_status.acknowledged(done_up, done_down)
+        for port in up:
+            if port in done_up:
+                LOG.info("port %s: reported up to Neutron", port)
+        for port in down:
+            if port in done_down:
+                LOG.info("port %s: reported down to Neutron", port)
+        if len(done_up) < len(up) or len(done_down) < len(down):
+            LOG.warning("neutron-server failed ports %s; trying again",
+                        ", ".join(sorted((set(up) - set(done_up)) |
+                                         (set(down) - set(done_down)))))
+            return self._status_backoff.failed()
+        self._status_backoff.ok()
+        return self.n.status_interval
+
+    # ---- notifications --------------------------------------------------
+    def _relay_event(self, event: str, spec: RelaySpec, reason: str) -> None:
+        """The manager's listener: queue only."""
+        kind = {manager.RELAY_CREATED: c.EVENT_RELAY_CREATE,
+                manager.RELAY_DELETED: c.EVENT_RELAY_DELETE,
+                manager.RELAY_FAILED: c.EVENT_RELAY_ERROR}.get(event)
+        if kind is not None:
+            self._queue_event(kind, "error" if event == manager.RELAY_FAILED
+                              else "info", spec, reason)
+        if event == manager.RELAY_DELETED:
+            self._kick("neutron-ports")
+
+    def _queue_event(self, event_type: str, priority: str, spec: RelaySpec,
+                     reason: str = "") -> None:
+        payload = {"host": self.n.host, "relay_id": spec.relay_id,
+                   "port_id": spec.port_id or None,
+                   "vf": spec.vf_label or spec.vf or None,
+                   "socket": spec.vhost_path, "mac": spec.mac or None,
+                   "instance_uuid": spec.instance_uuid or None,
+                   "vhost_client": spec.client}
+        if reason:
+            payload["reason"] = reason
+        try:
+            self._events.put_nowait((event_type, priority, payload))
+        except queue.Full:
+            self._dropped += 1
+            if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
+                LOG.warning("notification queue full (the bus is slow or "
+                            "down): %d event(s) dropped so far",
+                            self._dropped)
+            return
+        self._kick("neutron-notify")
+
+    def _notify(self) -> float:
+        if self._pending is None:
+            try:
+                self._pending = self._events.get_nowait()
+            except queue.Empty:
+                return 3600.0
+        event_type, priority, payload = self._pending
+        try:
+            getattr(self._notifier, priority)(rpc.admin_context(),
+                                              event_type, payload)
+        except Exception as exc:
+            wait = self._notify_backoff.failed()
+            if self._notify_backoff.failures == 1:
+                LOG.warning("notification %s not sent: %s; trying again",
+                            event_type, exc)
+            return wait
+        self._pending = None
+        if self._notify_backoff.ok():
+            LOG.info("notifications reach the bus again")
+        return 0.0
