@@ -8,19 +8,34 @@
     vio4wd-ctl query_pci --vhost-path /run/vhost/vhu1
     vio4wd-ctl remove_sock --port-id 4f1c...   (a Neutron port's relay)
 
+Any host's agent over Neutron's bus (oslo.messaging; the transport from
+``--transport-url`` or the config file's ``[DEFAULT] transport_url``)::
+
+    vio4wd-ctl --host compute-1 list
+    vio4wd-ctl --host compute-1 stats
+    vio4wd-ctl --host compute-1 add_sock --port-id 4f1c... \
+        --pci-addr 05:08.1 --vhost-path /run/vio4wd/vhost/vhu4f1c...
+    vio4wd-ctl --host compute-1 remove_sock --port-id 4f1c...
+
 Exit status 0 on success, 1 with a message on any error.
 """
 from __future__ import annotations
 
 import argparse
 import errno
+import json
+import os
 import sys
+from typing import Any
 
 from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.control import client, protocol
 from vio4wd_agent.relay.model import MAX_RELAY_ID
 
-OPS = ("add", "remove", "add_sock", "remove_sock", "query_pci")
+OPS = ("add", "remove", "add_sock", "remove_sock", "query_pci", "list",
+       "stats")
+BUS_ONLY = ("list", "stats")
+DEFAULT_CONFIG = "/etc/vio4wd/vio4wd.conf"
 
 
 class Parser(argparse.ArgumentParser):
@@ -62,8 +77,19 @@ def parser() -> Parser:
                    help="a request that changes nothing is OK")
     p.add_argument("--zmq-ep", "--zmq_ep", default=client.PORT_CONTROL_EP,
                    help="port control endpoint (default: %(default)s)")
-    p.add_argument("--timeout", type=int, default=2000,
-                   help="ms to wait for the answer (default: %(default)s)")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="ms to wait for the answer (default: 2000, over "
+                        "the bus 30000)")
+    bus = p.add_argument_group("over Neutron's bus")
+    bus.add_argument("--host", help="drive this host's agent through its "
+                     "RPC server (topic vio4wd-agent) instead of a local "
+                     "endpoint")
+    bus.add_argument("--transport-url", help="oslo.messaging transport "
+                     "(default: [DEFAULT] transport_url of --config-file)")
+    bus.add_argument("--config-file", help="where the transport and its "
+                     "options are (default: %s, when it exists)"
+                     % DEFAULT_CONFIG)
+    bus.add_argument("--relay-id", type=int, help="stats: only this relay")
     return p
 
 
@@ -99,12 +125,96 @@ def build(args: argparse.Namespace) -> object:
     return msg
 
 
+def bus_call(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The RPC method and arguments of a request for another host."""
+    if args.op in ("add", "remove"):
+        raise ValueError("%s (by virtio id) is not offered over the bus; "
+                         "use add_sock/remove_sock with --port-id" % args.op)
+    if args.op == "stats":
+        return "stats", ({} if args.relay_id is None
+                         else {"relay_id": args.relay_id})
+    if args.op == "list":
+        return "list_relays", {}
+    if not args.port_id:
+        raise ValueError("%s over the bus needs --port-id" % args.op)
+    if args.op == "remove_sock":
+        return "unplug", {"port_id": args.port_id}
+    if args.op == "query_pci":
+        return "list_relays", {}
+    if len(args.pci_addr) != 1 or not args.vhost_path:
+        raise ValueError("add_sock over the bus needs one --pci-addr and "
+                         "--vhost-path")
+    kwargs = {"port_id": args.port_id, "vf": args.pci_addr[0],
+              "socket": args.vhost_path,
+              "vhost_client": bool(args.vhost_client)}
+    for field in ("mac", "instance_uuid"):
+        if getattr(args, field) is not None:
+            kwargs[field] = getattr(args, field)
+    return "plug", kwargs
+
+
+def over_bus(args: argparse.Namespace) -> int:
+    from vio4wd_agent.neutron import register_messaging_opts, rpc
+    import oslo_messaging
+    from oslo_config import cfg
+    method, kwargs = bus_call(args)
+    conf = cfg.ConfigOpts()
+    files = [args.config_file] if args.config_file else (
+        [DEFAULT_CONFIG] if os.path.exists(DEFAULT_CONFIG) else [])
+    conf([], project="vio4wd", default_config_files=files)
+    register_messaging_opts(conf)
+    if args.transport_url:
+        conf.set_override("transport_url", args.transport_url)
+    transport = oslo_messaging.get_rpc_transport(conf)
+    if not conf.transport_url:
+        raise ValueError("no transport: give --transport-url, or a config "
+                         "file with [DEFAULT] transport_url")
+    try:
+        agent = rpc.AgentClient(transport, args.host,
+                                timeout=(args.timeout or 30000) / 1000)
+        try:
+            result = agent.call(method, **kwargs)
+        except oslo_messaging.MessagingTimeout:
+            raise ValueError("no answer from the vio4wd agent of host %s "
+                             "within %g s (is it running, on this bus?)" % (
+                                 args.host, (args.timeout or 30000) / 1000)
+                             ) from None
+        except oslo_messaging.RemoteError as exc:
+            raise ValueError("host %s: %s" % (args.host, exc.value)) from None
+    finally:
+        transport.cleanup()
+    if args.op == "query_pci":
+        mine = [r for r in result if r.get("port_id") == args.port_id]
+        if not mine:
+            raise ValueError("host %s: no relay serves port %s"
+                             % (args.host, args.port_id))
+        print(mine[0].get("vf") or "")
+    elif args.op in BUS_ONLY or args.op == "add_sock":
+        print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.host is not None:
+        try:
+            return over_bus(args)
+        except ValueError as exc:
+            sys.stderr.write("vio4wd-ctl: %s\n" % exc)
+            return 1
+        except Exception as exc:    # the bus's own errors, named
+            sys.stderr.write("vio4wd-ctl: host %s: %s: %s\n" % (
+                args.host, type(exc).__name__, exc))
+            return 1
+    if args.op in BUS_ONLY:
+        sys.stderr.write("vio4wd-ctl: %s needs --host (locally, use "
+                         "vio4wd-stats)\n" % args.op)
+        return 1
     try:
         msg = build(args)
         answer = client.request(args.zmq_ep, msg,
-                                protocol.PortControlResponse, args.timeout)
+                                protocol.PortControlResponse,
+                                args.timeout or 2000)
     except (ValueError, client.ClientError) as exc:
         sys.stderr.write("vio4wd-ctl: %s\n" % exc)
         return 1

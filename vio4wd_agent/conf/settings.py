@@ -302,10 +302,9 @@ def build(conf: cfg.ConfigOpts,
 
 def _neutron(conf: cfg.ConfigOpts) -> NeutronSettings | None:
     """The bus settings, or None without a transport_url (standalone)."""
+    from vio4wd_agent.neutron import register_messaging_opts
     import oslo_messaging
-    from oslo_messaging import opts as om_opts
-    for group, opts in om_opts.list_opts():
-        conf.register_opts(opts, group=group)
+    register_messaging_opts(conf)
     url = conf.transport_url
     if not url:
         return None

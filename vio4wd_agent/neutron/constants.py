@@ -12,7 +12,9 @@ BINARY = "vio4wd-agent"
 AGENT_TOPIC = "vio4wd-agent"
 RPC_API_VERSION = "1.0"
 
-# Neutron's own topics its L2 agents talk to.
+# Neutron's own topics its L2 agents talk to, on Neutron's exchange
+# (neutron-server sets its control_exchange to "neutron").
+NEUTRON_EXCHANGE = "neutron"
 REPORTS_TOPIC = "q-reports-plugin"
 PLUGIN_TOPIC = "q-plugin"
 

@@ -22,6 +22,7 @@ import importlib.metadata
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable
 
 import oslo_messaging
@@ -40,6 +41,8 @@ LOG = logging.getLogger(__name__)
 # How long a failing bus call waits before the next try, at most.
 MAX_BACKOFF = 30.0
 NOTIFY_QUEUE = 1000
+# How long stopping waits for calls in flight (a dead broker's retries).
+STOP_TIMEOUT = 5.0
 
 
 def version() -> str:
@@ -70,15 +73,18 @@ class _Loop:
     def kick(self) -> None:
         self._kick.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def signal_stop(self) -> None:
         self._stop.set()
         self._kick.set()
+
+    def join(self, deadline: float) -> None:
+        """Wait for the thread until ``deadline`` (time.monotonic())."""
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():
-                LOG.warning("%s did not stop within %g s (a bus call "
-                            "still waiting); left behind", self.name,
-                            timeout)
+                LOG.warning("%s did not stop in time (a bus call still "
+                            "waiting for the broker); left behind",
+                            self.name)
             self._thread = None
 
     def _run(self) -> None:
@@ -137,6 +143,7 @@ class NeutronPresence:
         self._neutron: rpc.NeutronClient | None = None
         self._notifier: Any = None
         self._server: Any = None
+        self._server_started = False
         self._loops: list[_Loop] = []
         self.last_status: str | None = None     # Neutron's last answer
 
@@ -157,6 +164,8 @@ class NeutronPresence:
         self._notifier = oslo_messaging.Notifier(
             self._notify_transport, publisher_id="vio4wd.%s" % n.host)
         self.manager.add_listener(self._relay_event)
+        logging.getLogger("oslo_messaging.rpc.server").addFilter(
+            rpc.QuietRefusals())
         self._server = oslo_messaging.get_rpc_server(
             self._transport,
             oslo_messaging.Target(topic=c.AGENT_TOPIC, server=n.host),
@@ -176,11 +185,14 @@ class NeutronPresence:
     name = "neutron"
 
     def stop(self) -> None:
+        # All at once: each may be waiting for a dead broker.
         for loop in self._loops:
-            # the notifier may be waiting for a dead broker: not for long
-            loop.stop(2.0 if loop.name == "neutron-notify" else 10.0)
+            loop.signal_stop()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for loop in self._loops:
+            loop.join(deadline)
         self._loops = []
-        if self._server is not None:
+        if self._server is not None and self._server_started:
             try:
                 self._server.stop()
                 self._server.wait()
@@ -202,6 +214,7 @@ class NeutronPresence:
             LOG.warning("RPC server (topic %s) not started yet: %s; again "
                         "in %g s", c.AGENT_TOPIC, exc, wait)
             return wait
+        self._server_started = True
         LOG.info("serving RPC on topic %s, server %s", c.AGENT_TOPIC,
                  self.n.host)
         return None

@@ -17,8 +17,11 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
+import functools
+import inspect
+import logging
 import uuid
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import oslo_messaging
 
@@ -29,6 +32,9 @@ from vio4wd_agent.neutron import constants as c
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec, RelayState
 
+LOG = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
 # neutron_lib.constants.ISO8601_TIME_FORMAT: how report_state's time reads
 ISO8601 = "%Y-%m-%dT%H:%M:%S.%f"
 
@@ -36,6 +42,43 @@ ISO8601 = "%Y-%m-%dT%H:%M:%S.%f"
 class RpcRequestError(ValueError):
     """A request to the agent's RPC API was refused; the message says
     why (sent back to the caller as the remote error's text)."""
+
+
+def _refusals(func: F) -> F:
+    """A refused request: one warning line here, the reason in the
+    caller's remote error (and no traceback in the server's log)."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(self: Any, ctxt: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                signature.bind(self, ctxt, **kwargs)
+            except TypeError as exc:
+                raise RpcRequestError("%s: %s (arguments: %s)" % (
+                    func.__name__, exc, ", ".join(
+                        p for p in signature.parameters
+                        if p not in ("self", "ctxt")))) from None
+            return func(self, ctxt, **kwargs)
+        except RpcRequestError as exc:
+            LOG.warning("RPC %s refused: %s", func.__name__, exc)
+            raise
+    return oslo_messaging.expected_exceptions(RpcRequestError)(
+        wrapper)  # type: ignore[no-any-return]
+
+
+class QuietRefusals(logging.Filter):
+    """oslo.messaging logs a call to an unknown method or version with a
+    traceback, as if the agent had failed: one warning line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (oslo_messaging.NoSuchMethod,
+                            oslo_messaging.UnsupportedVersion)):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "RPC request refused: %s", (exc,)
+            record.exc_info = record.exc_text = None
+        return True
 
 
 def admin_context() -> dict[str, Any]:
@@ -75,11 +118,13 @@ class AgentEndpoint:
     def _states(self) -> dict[int, RelayState]:
         return {s.relay_id: s for s in self._engine.relays()}
 
+    @_refusals
     def list_relays(self, ctxt: Any) -> list[dict[str, Any]]:
         states = self._states()
         return [relay_dict(spec, states.get(i))
                 for i, spec in sorted(self._manager.specs().items())]
 
+    @_refusals
     def stats(self, ctxt: Any, relay_id: int | None = None
               ) -> list[dict[str, Any]]:
         if relay_id is not None and (not isinstance(relay_id, int) or
@@ -99,6 +144,7 @@ class AgentEndpoint:
             raise RpcRequestError("relay %d does not exist" % relay_id)
         return out
 
+    @_refusals
     def plug(self, ctxt: Any, port_id: str, vf: str, socket: str,
              vhost_client: bool = False, mac: str | None = None,
              instance_uuid: str | None = None) -> dict[str, Any]:
@@ -131,6 +177,7 @@ class AgentEndpoint:
             manager.Query(None, port_id=req.port_id)).result(self._timeout)
         return relay_dict(spec, self._states().get(spec.relay_id))
 
+    @_refusals
     def unplug(self, ctxt: Any, port_id: str) -> dict[str, Any]:
         """Withdraw the registration of Neutron port ``port_id``."""
         if not isinstance(port_id, str):
@@ -181,11 +228,13 @@ class NeutronClient:
         # retry=1: a dead broker fails the call now; the caller's loop
         # tries again, so the bus never holds anything else up.
         self._reports = oslo_messaging.get_rpc_client(
-            transport, oslo_messaging.Target(topic=c.REPORTS_TOPIC,
+            transport, oslo_messaging.Target(exchange=c.NEUTRON_EXCHANGE,
+                                             topic=c.REPORTS_TOPIC,
                                              version="1.0"),
             timeout=timeout, retry=1)
         self._plugin = oslo_messaging.get_rpc_client(
-            transport, oslo_messaging.Target(topic=c.PLUGIN_TOPIC,
+            transport, oslo_messaging.Target(exchange=c.NEUTRON_EXCHANGE,
+                                             topic=c.PLUGIN_TOPIC,
                                              version="1.5"),
             timeout=timeout, retry=1)
 
