@@ -30,6 +30,9 @@ PACKAGES=(
   # busybox initramfs built by tools/build-guest.sh
   libvirt-daemon-system libvirt-dev qemu-system-x86
   busybox-static cpio gzip xz-utils zstd
+  # the Neutron tests: RabbitMQ (oslo.messaging's broker) and MariaDB
+  # (Neutron's database); both started by the tests on private dirs
+  rabbitmq-server mariadb-server
   # the sanitizer build of the data plane (make test-asan): gcc's runtimes
   libasan8 libubsan1
 )

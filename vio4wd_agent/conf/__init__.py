@@ -20,7 +20,10 @@ _GROUPS: list[tuple[cfg.OptGroup, Sequence[cfg.Opt]]] = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
+    from vio4wd_agent.neutron import register_messaging_opts
     conf.register_opts(neutron.DEFAULT_OPTS)
+    # oslo.messaging's (transport_url and its groups): the bus to Neutron
+    register_messaging_opts(conf)
     for group, opts in _GROUPS:
         # A fresh group per ConfigOpts: oslo keeps overrides in the group
         # object, and a shared one would leak them between instances.

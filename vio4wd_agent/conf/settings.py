@@ -302,11 +302,13 @@ def build(conf: cfg.ConfigOpts,
 
 def _neutron(conf: cfg.ConfigOpts) -> NeutronSettings | None:
     """The bus settings, or None without a transport_url (standalone)."""
-    from vio4wd_agent.neutron import register_messaging_opts
     import oslo_messaging
-    register_messaging_opts(conf)
     url = conf.transport_url
-    if not url:
+    # oslo.messaging's own default ("rabbit://", a broker on localhost)
+    # is no configuration: without one the agent runs standalone.
+    where = conf.get_location("transport_url")
+    if not url or where is None or \
+            where.location == cfg.Locations.opt_default:
         return None
     try:
         parsed = oslo_messaging.TransportURL.parse(conf, url)

@@ -188,3 +188,41 @@ def test_numa_node(extra, node):
 def test_host_cpu_node_reads_sysfs():
     assert domain.host_cpu_node(0) in (0, None)
     assert domain.host_cpu_node(100000) is None
+
+
+NOVA = "http://openstack.org/xmlns/libvirt/nova/1.1"
+
+
+def nova_ports(*uuids: str) -> str:
+    return ("<nova:instance xmlns:nova='%s'><nova:ports>%s</nova:ports>"
+            "</nova:instance>" % (NOVA, "".join(
+                "<nova:port uuid='%s'><nova:ip type='fixed' "
+                "address='10.0.0.5' ipVersion='4'/></nova:port>" % u
+                for u in uuids)))
+
+
+def test_nova_metadata_names_each_interface_port():
+    a = "4f1c2d3e-5a6b-4c7d-8e9f-001122334455"
+    b = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f00112233"
+    tap = ("<interface type='vhostuser'><mac address='fa:16:3e:00:00:02'/>"
+           "<source type='unix' path='/run/vio4wd/other.sock' mode='server'/>"
+           "<target dev='tap%s'/><model type='virtio'/></interface>"
+           % b[:11])
+    d = domain.parse(xml(vhu(SOCKS + "/vhu" + a[:11]), tap,
+                         vhu(SOCKS + "/no-port.sock", mac="fa:16:3e:00:00:03"),
+                         metadata=nova_ports(a, b, "not-a-uuid")),
+                     POLICY, None)
+    assert [i.port_id for i in d.interfaces] == [a, b, ""]
+
+
+def test_ambiguous_or_foreign_nova_ports_name_none():
+    a = "4f1c2d3e-5a6b-4c7d-8e9f-001122334455"
+    twin = "4f1c2d3e-5a6b-4c7d-8e9f-ffffffffffff"     # same 11 chars
+    d = domain.parse(xml(vhu(SOCKS + "/vhu" + a[:11]),
+                         metadata=nova_ports(a, twin)), POLICY, None)
+    assert d.interfaces[0].port_id == ""
+    # Nova's namespace only; ports elsewhere are not Nova's
+    d = domain.parse(xml(vhu(SOCKS + "/vhu" + a[:11]), metadata=(
+        "<x:ports xmlns:x='urn:other'><x:port uuid='%s'/></x:ports>" % a)),
+        POLICY, None)
+    assert d.interfaces[0].port_id == ""
