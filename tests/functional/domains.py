@@ -22,7 +22,8 @@ def domain_xml(name: str, nics: list[Nic], *, numa: str | None = None,
                kernel: str = "", initrd: str = "", cmdline: str = "",
                console: str = "", uuid: str = "",
                memory_mib: int = 128,
-               interface_xml: list[str] | None = None) -> str:
+               interface_xml: list[str] | None = None,
+               nova_ports: list[str] | None = None) -> str:
     """``interface_xml``: <interface> elements as someone else wrote
     them (Nova's VIF driver), put in as they are but for the alias the
     vectors=0 override needs."""
@@ -67,8 +68,14 @@ def domain_xml(name: str, nics: list[Nic], *, numa: str | None = None,
   <qemu:override>%(overrides)s</qemu:override>
 </domain>""" % dict(
         name=name, uuid=uuid, mem=memory_mib,
-        metadata=("<metadata><v:relay xmlns:v='%s'>%s</v:relay></metadata>"
-                  % (NAMESPACE, meta)) if meta else "",
+        metadata=("<metadata>%s%s</metadata>" % (
+            ("<v:relay xmlns:v='%s'>%s</v:relay>" % (NAMESPACE, meta))
+            if meta else "",
+            # Nova's own metadata naming the instance's Neutron ports
+            ("<nova:instance xmlns:nova='http://openstack.org/xmlns/"
+             "libvirt/nova/1.1'><nova:ports>%s</nova:ports></nova:instance>"
+             % "".join("<nova:port uuid='%s'/>" % p for p in nova_ports))
+            if nova_ports else "")) if meta or nova_ports else "",
         numa=("<numatune><memory mode='strict' nodeset='%s'/></numatune>"
               % numa) if numa is not None else "",
         boot=boot, ifaces="".join(ifaces), serial=serial,

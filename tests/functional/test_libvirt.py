@@ -21,6 +21,7 @@ import stat
 import tempfile
 import textwrap
 import time
+import uuid
 
 import libvirt
 import pytest
@@ -176,15 +177,24 @@ def test_dynamic_sockets_with_metadata_vf_and_undefine_while_running(
         """) as (agent, conn):
         a = os.path.join(agent.socks, "vhu5a1b2c3d-4e")
         b = os.path.join(agent.socks, "vhu5a1b2c3d-4f")
+        # Nova's metadata names the Neutron port of the first interface
+        port = "5a1b2c3d-4e00-4000-8000-00000000000a"
+        vm_uuid = str(uuid.uuid4())
         dom = conn.defineXML(domain_xml("vm-dyn", [
             Nic(a, "client", "52:54:00:00:02:01",
                 vf="net_af_packet9,iface=%s" % vf_if),
-            Nic(b, "server", "52:54:00:00:02:02")]))
+            Nic(b, "server", "52:54:00:00:02:02")], uuid=vm_uuid,
+            nova_ports=[port, "not-a-port"]))
         util.wait_for(lambda: len(relays(agent)) == 2,
                       what="two relays for the domain")
         by_path = {p: relays(agent)[i] for p, i in paths(agent).items()}
         assert by_path[a].vf.pci_addr_str == "net_af_packet9"
         assert not by_path[b].HasField("vf")
+        # the relay serves that port (its status goes to Neutron)
+        assert (by_path[a].port_id, by_path[a].mac,
+                by_path[a].instance_uuid) == (port, "52:54:00:00:02:01",
+                                              vm_uuid)
+        assert by_path[b].port_id == ""
         assert sorted(relays(agent)) == [0, 1]
         dom.create()
         util.wait_for(lambda: connected(a), what="QEMU on the dynamic socket")
