@@ -99,7 +99,7 @@ def notifications(neutron) -> Iterator[Notifications]:  # type: ignore
     n.stop()
 
 
-def agent_config(neutron: neutron_stack.NeutronStack, host: str) -> str:
+def agent_config(transport_url: str, host: str) -> str:
     return textwrap.dedent("""\
         [DEFAULT]
         host = %s
@@ -107,20 +107,20 @@ def agent_config(neutron: neutron_stack.NeutronStack, host: str) -> str:
         [neutron]
         report_interval = 2
         status_interval = 0.5
-        rpc_timeout = 10
+        rpc_timeout = 5
         physical_networks = %s
         vhostuser_mode = client
         [relay]
         device_map = %s=net_null91
         device_map = %s=net_null92
-        """) % (host, neutron.transport_url, PHYSNET, NULL_VF, VF2)
+        """) % (host, transport_url, PHYSNET, NULL_VF, VF2)
 
 
 @pytest.fixture
 def agent(tmp_path, cpus, hugepage_dir, neutron):  # type: ignore
     host = "v4wtest-%s" % uuid.uuid4().hex[:8]
     a = native_agent(tmp_path, cpus, hugepage_dir,
-                     agent_config(neutron, host), "neutron")
+                     agent_config(neutron.transport_url, host), "neutron")
     a.host = host
     a.start().wait_ready()
     novavif.configure(port_control_endpoint=a.ep("port_control"),
@@ -342,3 +342,33 @@ def test_dead_agent_refused_then_resynced(neutron, network, agent,
     vm_factory(nport.socket)
     wait_status(neutron, port["id"], "ACTIVE")
     assert "Traceback" not in agent.output()
+
+
+def test_a_dead_broker_costs_nothing_but_reports(tmp_path, cpus,
+                                                 hugepage_dir, vm_factory):
+    """No broker at the transport's address: the agent starts, plugs,
+    relays and stops as ever; the reports say what is wrong."""
+    url = "rabbit://guest:guest@127.0.0.1:%d/" % neutron_stack.free_port()
+    a = native_agent(tmp_path, cpus, hugepage_dir,
+                     agent_config(url, "v4wtest-nobroker"), "nobroker")
+    a.start().wait_ready()
+    novavif.configure(port_control_endpoint=a.ep("port_control"),
+                      timeout=30.0)
+    try:
+        port = novavif.Port(socket=os.path.join(str(a.socket_dir),
+                                                "vhu-nobroker"),
+                            mode="client", pci_slot=NULL_VF)
+        plug(port)
+        vm = vm_factory(port.socket)
+        util.wait_for(lambda: "state report: no answer from neutron-server"
+                      in a.output(), what="the missing answer logged")
+        util.wait_for(lambda: vm.port_stats() is not None,
+                      what="the VM up")
+        from tests.functional.test_osvif import relays
+        util.wait_for(lambda: relays(a)[port.port_id].active,
+                      what="the relay forwarding")
+        assert a.proc.poll() is None
+    finally:
+        novavif.configure()
+    assert a.stop(timeout=60) == 0
+    assert "vio4wd agent stopped" in a.output()

@@ -18,6 +18,7 @@ A dead broker delays all of that and costs nothing else.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.metadata
 import logging
 import queue
@@ -100,6 +101,47 @@ class _Loop:
             self._kick.clear()
 
 
+class _InFlight:
+    """A bus call on a thread of its own, waited for with a deadline.
+
+    oslo.messaging retries a connection to a dead broker without end
+    inside a call; run that way, a loop still gets to say that no answer
+    came, and starts no second call while the first waits."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._future: concurrent.futures.Future | None = None
+        self._args: tuple = ()
+        self.since = 0.0
+
+    def call(self, fn: Callable[..., Any], args: tuple,
+             timeout: float) -> tuple[tuple, Any]:
+        """(args, result) of the call made with ``args``, or of an earlier
+        one still in flight; concurrent.futures.TimeoutError when it has
+        not finished within ``timeout``; the call's own exception."""
+        if self._future is None:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+
+            def run() -> None:
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            self._future, self._args = future, args
+            self.since = time.monotonic()
+            threading.Thread(target=run, name=self.name, daemon=True).start()
+        future, args = self._future, self._args
+        try:
+            result = future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise
+        except Exception:
+            self._future = None
+            raise
+        self._future = None
+        return args, result
+
+
 class _Backoff:
     def __init__(self, first: float) -> None:
         self.first = first
@@ -138,6 +180,9 @@ class NeutronPresence:
         self._notify_backoff = _Backoff(1.0)
         self._serve_backoff = _Backoff(1.0)
         self._pending: tuple[str, str, dict[str, Any]] | None = None
+        self._report_call = _InFlight("neutron-report-call")
+        self._status_call = _InFlight("neutron-status-call")
+        self._waiting_logged: set[str] = set()
         self._transport: Any = None
         self._notify_transport: Any = None
         self._neutron: rpc.NeutronClient | None = None
@@ -199,10 +244,25 @@ class NeutronPresence:
             except Exception:   # never started (broker down), or gone
                 LOG.debug("RPC server stop", exc_info=True)
             self._server = None
-        for transport in (self._transport, self._notify_transport):
-            if transport is not None:
-                transport.cleanup()
+        # A transport still connecting to a dead broker may not let go:
+        # cleaned up on a thread of its own, not waited for long.
+        transports = [t for t in (self._transport, self._notify_transport)
+                      if t is not None]
         self._transport = self._notify_transport = None
+
+        def cleanup() -> None:
+            for transport in transports:
+                try:
+                    transport.cleanup()
+                except Exception:
+                    LOG.debug("transport cleanup", exc_info=True)
+        thread = threading.Thread(target=cleanup, name="neutron-cleanup",
+                                  daemon=True)
+        thread.start()
+        thread.join(STOP_TIMEOUT)
+        if thread.is_alive():
+            LOG.warning("the bus connection did not close in %g s; left "
+                        "behind", STOP_TIMEOUT)
 
     # ---- the agent's RPC server -----------------------------------------
     def _serve(self) -> float | None:
@@ -246,10 +306,22 @@ class NeutronPresence:
             out["start_flag"] = True
         return out
 
+    def _no_answer(self, what: str, call: _InFlight) -> None:
+        if what not in self._waiting_logged:
+            self._waiting_logged.add(what)
+            LOG.warning("%s: no answer from neutron-server for %.0f s (is "
+                        "the message broker reachable?); still waiting",
+                        what, time.monotonic() - call.since)
+
     def _report(self) -> float:
         assert self._neutron is not None
         try:
-            status = self._neutron.report_state(self.state())
+            waiting = False
+            _, status = self._report_call.call(
+                self._neutron.report_state, (self.state(),),
+                self.n.rpc_timeout)
+        except concurrent.futures.TimeoutError:
+            waiting = True
         except Exception as exc:
             wait = self._report_backoff.failed()
             if self._report_backoff.failures == 1:
@@ -257,8 +329,13 @@ class NeutronPresence:
                             "trying again (every %g s at most)", exc,
                             MAX_BACKOFF)
             return min(wait, self.n.report_interval)
-        if self._report_backoff.ok():
+        if waiting:
+            self._no_answer("state report", self._report_call)
+            return min(self.n.report_interval, 5.0)
+        if self._report_backoff.ok() or "state report" in \
+                self._waiting_logged:
             LOG.info("state reports reach neutron-server again")
+        self._waiting_logged.discard("state report")
         first, self._first_report = self._first_report, False
         self.last_status = status
         # "revived": Neutron took the agent for dead; "new" after the
@@ -288,8 +365,13 @@ class NeutronPresence:
         up, down = self.port_status.pending(ports.desired(specs, states))
         if not up and not down:
             return self.n.status_interval
+        waiting = False
         try:
-            done_up, done_down = self._neutron.update_device_list(up, down)
+            (up, down), (done_up, done_down) = self._status_call.call(
+                self._neutron.update_device_list, (up, down),
+                self.n.rpc_timeout)
+        except concurrent.futures.TimeoutError:
+            waiting = True
         except Exception as exc:
             wait = self._status_backoff.failed()
             if self._status_backoff.failures == 1:
@@ -297,6 +379,10 @@ class NeutronPresence:
                             "by neutron-server: %s; trying again",
                             len(up), len(down), exc)
             return wait
+        if waiting:
+            self._no_answer("port status", self._status_call)
+            return 5.0
+        self._waiting_logged.discard("port status")
         self.port_status.acknowledged(done_up, done_down)
         for port in up:
             if port in done_up:
