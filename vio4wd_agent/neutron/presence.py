@@ -159,6 +159,8 @@ class _Backoff:
 
 
 class NeutronPresence:
+    name = "neutron"
+
     def __init__(self, conf: cfg.ConfigOpts, settings: Settings,
                  mgr: manager.RelayManager, engine: RelayEngine,
                  control: PortControl) -> None:
@@ -204,8 +206,9 @@ class NeutronPresence:
             conf)
         self._neutron = rpc.NeutronClient(self._transport, n.host,
                                           n.rpc_timeout)
-        # No retry limit: with the broker down, events wait (up to
-        # NOTIFY_QUEUE of them) instead of being lost.
+        # Sent one at a time from the queue; oslo.messaging gives up on
+        # one it cannot deliver (the broker down) and logs it with its
+        # payload.
         self._notifier = oslo_messaging.Notifier(
             self._notify_transport, publisher_id="vio4wd.%s" % n.host)
         self.manager.add_listener(self._relay_event)
@@ -226,8 +229,6 @@ class NeutronPresence:
         LOG.info("on Neutron's bus as host %s: state reports every %g s, "
                  "RPC topic %s, notifications as vio4wd.%s", n.host,
                  n.report_interval, c.AGENT_TOPIC, n.host)
-
-    name = "neutron"
 
     def stop(self) -> None:
         # All at once: each may be waiting for a dead broker.
