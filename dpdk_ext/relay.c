@@ -248,10 +248,46 @@ vring_state_changed(int vid, uint16_t vring, int enable)
 	return 0;
 }
 
+/*
+ * A vhost-user peer on the socket, before (and whether or not) its guest
+ * driver makes the device ready: QEMU connects at start, while Nova keeps
+ * the guest paused until Neutron says the port is up.
+ */
+static void
+count_connection(int vid, int delta)
+{
+	char path[PATH_MAX];
+	struct v4w_relay *r;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return;
+	pthread_mutex_lock(&tbl_lock);
+	r = relay_by_path(path);
+	if (r != NULL && (delta > 0 ||
+			  __atomic_load_n(&r->vm_sockets, __ATOMIC_ACQUIRE) > 0))
+		__atomic_fetch_add(&r->vm_sockets, delta, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&tbl_lock);
+}
+
+static int
+new_connection(int vid)
+{
+	count_connection(vid, 1);
+	return 0;
+}
+
+static void
+destroy_connection(int vid)
+{
+	count_connection(vid, -1);
+}
+
 static const struct rte_vhost_device_ops vhost_ops = {
 	.new_device = new_device,
 	.destroy_device = destroy_device,
 	.vring_state_changed = vring_state_changed,
+	.new_connection = new_connection,
+	.destroy_connection = destroy_connection,
 };
 
 /* ---- mempool ------------------------------------------------------- */
@@ -1739,6 +1775,8 @@ v4w_relay_get(uint32_t id, struct v4w_relay_info *out)
 	out->vf_ready = __atomic_load_n(&r->vf_ready, __ATOMIC_ACQUIRE);
 	out->vf_link_up = __atomic_load_n(&r->vf_link, __ATOMIC_ACQUIRE);
 	out->vm_connected = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE) >= 0;
+	out->vm_socket = out->vm_connected ||
+			 __atomic_load_n(&r->vm_sockets, __ATOMIC_ACQUIRE) > 0;
 	out->numa_node = r->pool_node;
 	out->vm_numa_node = r->vm_node;
 	out->numa_hint = r->numa_hint;

@@ -106,6 +106,8 @@ struct v4w_relay {
 	dev_t sock_dev;           /* the server socket the relay made */
 	ino_t sock_ino;           /* ... 0 when none */
 	uint32_t vm_connects;
+	int vm_sockets;            /* vhost-user connections on the socket:
+				    * QEMU there, its guest driver or not */
 	char vf_devargs[V4W_DEVARGS_MAX];
 	char vf_name[V4W_NAME_MAX];
 	char path[V4W_PATH_MAX];

@@ -128,6 +128,8 @@ struct v4w_relay_info {
 	uint64_t vf_rx_missed;  /* its rx ring was full (imissed) */
 	uint64_t vf_rx_errors;  /* bad frames, no mbufs */
 	uint64_t vf_tx_errors;
+	int32_t vm_socket;      /* a vhost-user peer (QEMU) is connected on
+				 * the socket, its guest ready or not */
 };
 
 /* Load of one worker lcore; monotonic, never reset. */

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,14 @@ def test_bound_plugged_active_down(neutron, network, notifications, agent,
                   ["configurations"]["relays"] == 1,
                   what="the relay in the agent's report")
     assert port_status(neutron, port["id"]) == "DOWN"   # no VM yet
+    # QEMU on the socket with the guest still paused (Nova resumes it
+    # only after network-vif-plugged): a bare vhost-user connection, no
+    # device made ready, is a VM connected.
+    paused = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    paused.connect(nport.socket)
+    wait_status(neutron, port["id"], "ACTIVE")
+    paused.close()
+    wait_status(neutron, port["id"], "DOWN")
     vm = vm_factory(nport.socket)
     wait_status(neutron, port["id"], "ACTIVE")
     assert our_agent(neutron, agent.host)["configurations"]["vfs_in_use"] \

@@ -3,10 +3,11 @@
 
 - Port status: a relay registered for a Neutron port is *up* once it
   forwards as far as the host can tell: its VF attached and its VM
-  connected (the guest may still be paused: Nova waits for Neutron's
-  ``network-vif-plugged`` before it resumes the guest, so a guest driver
-  cannot be waited for); *down* otherwise, and once more when the relay
-  is gone.  ``PortStatus`` remembers what Neutron acknowledged and hands
+  connected on the socket.  That is QEMU on the vhost-user socket, not
+  the guest driver having made the device ready: Nova starts the guest
+  paused and resumes it only after Neutron's ``network-vif-plugged``,
+  which this very status triggers.  *Down* otherwise, and once more when
+  the relay is gone.  ``PortStatus`` remembers what Neutron acknowledged and hands
   out only the differences, until they are acknowledged in turn.
 - VM connect/disconnect events, from successive looks at the relays.
 """
@@ -20,7 +21,8 @@ from vio4wd_agent.relay.model import RelaySpec, RelayState
 
 
 def is_up(state: RelayState | None) -> bool:
-    return bool(state is not None and state.vf_ready and state.vm_connected)
+    return bool(state is not None and state.vf_ready and
+                (state.vm_connected or state.vm_on_socket))
 
 
 def desired(specs: dict[int, RelaySpec],

@@ -235,6 +235,7 @@ class RelayEngine:
             bond_mode=_opt(info.bond_mode),
             active_member=_opt(info.active_member),
             vf_link_up=bool(info.vf_link_up),
+            vm_on_socket=bool(info.vm_socket),
             reason=model.REASONS.get(info.reason, "unknown (%d)" % info.reason))
 
     def queue_stats(self, relay_id: int,

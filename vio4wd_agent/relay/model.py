@@ -118,6 +118,9 @@ class RelayState:
     vf_link_up: bool = False
     numa_hint: int | None = None   # node named before the VM came
     reason: str = ""           # REASONS: why it is (not) forwarding
+    # A vhost-user peer (QEMU) is on the socket, its guest driver ready
+    # or not (vm_connected: the device is ready).
+    vm_on_socket: bool = False
 
     @property
     def forwarding(self) -> bool:

@@ -31,6 +31,9 @@ def test_up_needs_the_vf_and_the_vm():
     assert ports.desired({1: spec(1, P1)}, []) == {P1: False}
     assert ports.desired({1: spec(1, P1)},
                          [state(1, vf_ready=False)]) == {P1: False}
+    # QEMU on the socket, its guest paused (device not ready): up
+    paused = dataclasses.replace(state(1, vm=False), vm_on_socket=True)
+    assert ports.desired({1: spec(1, P1)}, [paused]) == {P1: True}
 
 
 def test_only_changes_are_sent_until_acknowledged():
