@@ -10,7 +10,8 @@ out=${1:?usage: build-guest.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 debs=${VIO4WD_CACHE:-/var/cache/vio4wd}/debs
 [[ -s $out/vmlinuz && -s $out/initramfs.gz ]] && exit 0
-deb=$(ls "$debs"/linux-image-*.deb 2>/dev/null | sort -V | tail -1 || true)
+deb=$(find "$debs" -maxdepth 1 -name 'linux-image-*.deb' 2>/dev/null |
+      sort -V | tail -1 || true)
 if [[ -z $deb ]]; then
   echo "build-guest: no kernel package in $debs; run tools/install-host.sh" \
        "(make install) first" >&2
@@ -32,7 +33,8 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio \
          drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev \
          drivers/virtio/virtio_pci net/core/failover drivers/net/net_failover \
          drivers/net/virtio_net; do
-  f=$(ls "$mods/$m".ko* 2>/dev/null | head -1)
+  f=$(find "$(dirname "$mods/$m")" -maxdepth 1 \
+         -name "$(basename "$m").ko*" 2>/dev/null | head -1)
   [[ -n $f ]] || continue           # built in
   case $f in
     *.xz) xz -dc "$f" > "$root/lib/modules/$(basename "$m").ko" ;;

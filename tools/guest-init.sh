@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # init of the end-to-end test guest: bring up eth0 from the kernel command
 # line (v4w_ip=, v4w_peer=), ping the peer through the relay, report on the
 # console, then stay up answering pings.
@@ -10,6 +11,8 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
          virtio_pci failover net_failover virtio_net; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko
 done
+# the command line's words, one by one
+# shellcheck disable=SC2013
 for arg in $(cat /proc/cmdline); do
   case $arg in v4w_ip=*) ip=${arg#v4w_ip=} ;; v4w_peer=*) peer=${arg#v4w_peer=} ;; esac
 done

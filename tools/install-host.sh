@@ -33,6 +33,9 @@ PACKAGES=(
   # the Neutron tests: RabbitMQ (oslo.messaging's broker) and MariaDB
   # (Neutron's database); both started by the tests on private dirs
   rabbitmq-server mariadb-server
+  # deployment checks: shellcheck on the devstack plugin and tools,
+  # systemd-analyze verify on the units
+  shellcheck systemd
   # the sanitizer build of the data plane (make test-asan): gcc's runtimes
   libasan8 libubsan1
 )
