@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from typing import Any
 
 import zmq
@@ -25,6 +26,10 @@ from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.sources.ipcdir import IpcDirectory
 
 LOG = logging.getLogger(__name__)
+
+# A part of the agent that takes longer than this to stop is named in the
+# log (a stop that hangs somewhere shows where).
+SLOW_STOP = 2.0
 
 
 class Agent:
@@ -250,10 +255,14 @@ class Agent:
         parts += [("relay manager", self.manager.stop),
                   ("data plane", self.engine.shutdown)]
         for what, stop in parts:
+            began = time.monotonic()
             try:
                 stop()
             except Exception:
                 LOG.exception("stopping %s failed", what)
+            took = time.monotonic() - began
+            if took > SLOW_STOP:
+                LOG.warning("stopping %s took %.1f s", what, took)
         self._services = []
         self._zmq = None
         if was_running:

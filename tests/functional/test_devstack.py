@@ -51,6 +51,8 @@ def test_plugin_phases(tmp_path, cpus, hugepage_dir):
     ml2 = tmp_path / "ml2_conf.ini"
     ml2.write_text("[ml2]\nmechanism_drivers = ovn\n")
     run = tmp_path / "run"
+    nr_hugepages = tmp_path / "nr_hugepages"       # sysfs, stood in for
+    nr_hugepages.write_text("0\n")
     env = dict(os.environ, CALLS=str(calls), LOGDIR=str(logs),
                DEST=str(tmp_path / "opt"), VIO4WD_DIR=ROOT,
                STACK_USER="root", ENABLED_SERVICES="n-cpu,n-api,q-svc",
@@ -59,8 +61,11 @@ def test_plugin_phases(tmp_path, cpus, hugepage_dir):
                VIO4WD_STATE_DIR=str(tmp_path / "state"),
                VIO4WD_RUN_DIR=str(run),
                VIO4WD_ZMQ_DIR="ipc://%s/zmq" % run,
-               VIO4WD_HUGEPAGES="0",
-               VIO4WD_HUGEPAGE_DIR=hugepage_dir or "",
+               # with no hugetlbfs here the agent runs --no-huge, and
+               # nothing is reserved or mounted by the test
+               VIO4WD_HUGEPAGES="16" if hugepage_dir else "0",
+               VIO4WD_NR_HUGEPAGES_FILE=str(nr_hugepages),
+               VIO4WD_HUGEPAGE_DIR=hugepage_dir or "/nonexistent/huge",
                VIO4WD_WORKER_CPUS=str(cpus["worker"]),
                VIO4WD_LIBVIRT_URI="test:///default",
                VIO4WD_METRICS_PORT="0",
@@ -73,6 +78,10 @@ def test_plugin_phases(tmp_path, cpus, hugepage_dir):
                os.environ["PATH"])
     devstack(env, *PHASES)
     lines = calls.read_text().splitlines()
+    # hugepages reserved (the mount is there already: not mounted again)
+    assert nr_hugepages.read_text().strip() == (
+        "16" if hugepage_dir else "0")
+    assert not any(l.startswith("sudo mount") for l in lines), lines
     assert "define_plugin vio4wd" in lines
     assert "enable_service vio4wd-agent" in lines
     assert any(l.startswith("install_package dpdk ") for l in lines), lines
@@ -95,7 +104,7 @@ def test_plugin_phases(tmp_path, cpus, hugepage_dir):
     assert ini(nova_conf).get("filter_scheduler", "enabled_filters") == (
         "ComputeFilter,ImagePropertiesFilter,PciPassthroughFilter,"
         "NUMATopologyFilter")
-    assert ini(ml2).get("ml2", "mechanism_drivers") == "ovn,vio4wd"
+    assert ini(ml2).get("ml2", "mechanism_drivers") == "vio4wd,ovn"
 
     # The agent the extra phase started, with the config it wrote.
     pid = int((logs / "vio4wd-agent.pid").read_text())
@@ -108,7 +117,7 @@ def test_plugin_phases(tmp_path, cpus, hugepage_dir):
 
         # post-config again (a re-stack): nothing doubled
         devstack(env, ("stack", "post-config"))
-        assert ini(ml2).get("ml2", "mechanism_drivers") == "ovn,vio4wd"
+        assert ini(ml2).get("ml2", "mechanism_drivers") == "vio4wd,ovn"
         assert ini(nova_conf).get("filter_scheduler", "enabled_filters") \
             .count("PciPassthroughFilter") == 1
 
