@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import collections.abc
 import os
 import shutil
 import signal
@@ -73,6 +74,7 @@ class Host:
                         os.path.join(os.path.dirname(__file__),
                                      "pingpong.c")], check=True)
         self.seq = 0
+        self.last_switches: int | None = None
 
     def close(self) -> None:
         self.huge.teardown()
@@ -90,8 +92,12 @@ class Host:
                              capture_output=True, text=True, check=True)
         return float(out.stdout)
 
-    def vm_rate(self, sock: str, direction: str, size: int) -> float:
-        """Start the VM (vhost-user server) on ``sock``: packets/s."""
+    def vm_rate(self, sock: str, direction: str, size: int,
+                switches: "collections.abc.Callable[[], int] | None" = None
+                ) -> float:
+        """Start the VM (vhost-user server) on ``sock``: packets/s.
+        ``switches``: reads the forwarder's voluntary context switches;
+        those made during the window go to ``self.last_switches``."""
         vm = testpmd.TestPmd(
             [testpmd.virtio_user_vdev(sock, server=True)],
             lcores="0@%d,1@%d" % (self.vm_cpu, self.vm_cpu),
@@ -111,6 +117,7 @@ class Host:
             time.sleep(self.args.warmup)
             key = "rx_packets" if direction == "vf2vm" else "tx_packets"
             samples = []
+            sw0 = switches() if switches else 0
             t0, s0 = time.monotonic(), getattr(vm.port_stats(), key)
             end = t0 + self.args.window
             while t0 < end:
@@ -118,9 +125,30 @@ class Host:
                 t1, s1 = time.monotonic(), getattr(vm.port_stats(), key)
                 samples.append((s1 - s0) / (t1 - t0))
                 t0, s0 = t1, s1
+            self.last_switches = (switches() - sw0) if switches else None
             return statistics.median(samples)
         finally:
             vm.stop()
+
+
+def worker_switches(pid: int, cpu: int) -> int:
+    """Voluntary context switches of the agent's worker thread on ``cpu``
+    (a worker that naps makes them; one that polls without rest does
+    not)."""
+    name = "rte-worker-%d" % cpu
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                if f.read().strip() != name:
+                    continue
+            with open(base + "status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        return int(line.split()[1])
+        except OSError:
+            continue
+    raise RuntimeError("no thread %s in process %d" % (name, pid))
 
 
 class Relay:
@@ -150,7 +178,9 @@ class Relay:
                                  stderr=subprocess.DEVNULL)
         try:
             return h.vm_rate(os.path.join(d, "virtio-forwarder0.sock"),
-                             direction, size)
+                             direction, size,
+                             switches=lambda: worker_switches(
+                                 agent.pid, h.worker))
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(30)
@@ -278,6 +308,7 @@ def main() -> int:
         collections.defaultdict(list)
     rates: dict[tuple[str, int, str], list[float]] = \
         collections.defaultdict(list)
+    switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
     try:
         for rnd in range(args.rounds):
             order = systems[rnd % len(systems):] + \
@@ -293,6 +324,10 @@ def main() -> int:
                         probes[system.name] = (before, host.probe())
                         rates[(system.name, size, direction)].append(
                             got[system.name])
+                        if system.name == "relay" and \
+                                host.last_switches is not None:
+                            switches[(size, direction)].append(
+                                host.last_switches)
                     line = ["round %d %dB %s:" % (rnd + 1, size, direction)]
                     for system in systems:
                         line.append("%s %.2f Mpps (probes %.0f/%.0f ns)" % (
@@ -310,6 +345,11 @@ def main() -> int:
     for (name, size, direction), values in sorted(rates.items()):
         print("median %s %dB %s: %.2f Mpps" % (
             name, size, direction, statistics.median(values) / 1e6))
+    for (size, direction), values in sorted(switches.items()):
+        print("relay worker voluntary context switches per %.0f s window, "
+              "%dB %s: median %d, max %d" % (
+                  args.window, size, direction, statistics.median(values),
+                  max(values)))
     lines = []
     for peer in systems[1:]:
         for size in sizes:

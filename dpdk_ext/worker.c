@@ -32,8 +32,13 @@ struct rte_rcu_qsbr *v4w_qsv;
 struct v4w_worker v4w_workers_tbl[RTE_MAX_LCORE];
 uint64_t v4w_retry_tsc;
 
-/* Empty rounds spun before a worker starts to nap, and the longest nap. */
-#define V4W_IDLE_SPIN 2048
+/*
+ * A worker naps only once none of its directions has moved a packet for
+ * V4W_IDLE_AFTER_US: decided on time, not on a count of empty rounds, so
+ * a VM that sends in bursts (empty rounds between them) never makes a
+ * busy worker sleep.  Naps then grow from the shortest to the longest.
+ */
+#define V4W_IDLE_AFTER_US 10000
 #define V4W_IDLE_NAP_MIN_US 8
 #define V4W_IDLE_NAP_MAX_US 500
 
@@ -493,8 +498,10 @@ v4w_worker_main(void *arg)
 	struct v4w_worker *w = arg;
 	struct v4w_tasklist *tl = w->tasks;
 	unsigned int tid = w->lcore;
-	unsigned int idle = 0, nap_us = V4W_IDLE_NAP_MIN_US;
-	uint64_t t0, t1;
+	unsigned int nap_us = V4W_IDLE_NAP_MIN_US;
+	uint64_t t0, t1, last_work;
+	const uint64_t idle_after =
+		rte_get_tsc_hz() / 1000000 * V4W_IDLE_AFTER_US;
 
 	/* Naps are short; the default 50 us slack would dominate them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -509,7 +516,7 @@ v4w_worker_main(void *arg)
 	rte_rcu_qsbr_thread_online(v4w_qsv, tid);
 	__atomic_store_n(&w->state, V4W_WORKER_RUNNING, __ATOMIC_RELEASE);
 
-	t0 = rte_rdtsc();
+	t0 = last_work = rte_rdtsc();
 	while (!w->stop) {
 		uint32_t n = __atomic_load_n(&tl->n, __ATOMIC_ACQUIRE);
 		unsigned int work = 0;
@@ -528,15 +535,14 @@ v4w_worker_main(void *arg)
 		rte_rcu_qsbr_quiescent(v4w_qsv, tid);
 
 		CNT_ADD(w->rounds, 1);
+		t1 = rte_rdtsc();
 		if (work != 0) {
-			t1 = rte_rdtsc();
 			CNT_ADD(w->busy_cycles, t1 - t0);
-			t0 = t1;
-			idle = 0;
+			t0 = last_work = t1;
 			nap_us = V4W_IDLE_NAP_MIN_US;
 			continue;
 		}
-		if (++idle < V4W_IDLE_SPIN) {
+		if (t1 - last_work < idle_after) {
 			rte_pause();
 		} else {
 			/* Offline while napping: publishers need not wait. */
