@@ -61,6 +61,9 @@ struct v4w_dir {
 	uint8_t nq;
 	uint8_t qlist[V4W_MAX_QUEUES];
 	uint16_t rr;              /* where the next round starts */
+	/* Idle directions are polled less often (the owner's own state). */
+	uint16_t empty;           /* polls in a row that moved nothing */
+	uint16_t skip;            /* rounds to pass before the next poll */
 	struct v4w_queue_stats q[V4W_MAX_QUEUES];
 
 	struct v4w_relay *relay;

@@ -25,6 +25,7 @@
 #include <rte_malloc.h>
 #include <rte_vhost.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 
 #include "v4w_priv.h"
 
@@ -41,6 +42,16 @@ uint64_t v4w_retry_tsc;
 #define V4W_IDLE_AFTER_US 10000
 #define V4W_IDLE_NAP_MIN_US 8
 #define V4W_IDLE_NAP_MAX_US 500
+
+/*
+ * A direction with nothing to do costs its worker little: after
+ * V4W_DIR_IDLE_POLLS empty polls in a row it is polled every
+ * V4W_DIR_IDLE_EVERY-th round only, until it moves a packet again (or
+ * holds some to retry).  Busy directions sharing the worker get the
+ * rounds; the first packet of an idle one waits a few rounds at most.
+ */
+#define V4W_DIR_IDLE_POLLS 256
+#define V4W_DIR_IDLE_EVERY 8
 
 #define CNT_ADD(field, n) \
 	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
@@ -484,6 +495,29 @@ fwd_vm_to_vf(struct v4w_dir *d)
 	return work;
 }
 
+/* `napping`: the worker slept before this round; every direction is
+ * polled then (a skipped round would cost a whole nap). */
+static inline unsigned int
+poll_dir(struct v4w_dir *d, bool napping)
+{
+	unsigned int work;
+
+	if (d->skip != 0 && !napping) {
+		d->skip--;
+		return 0;
+	}
+	d->skip = 0;
+	work = d->dir == V4W_VF_TO_VM ? fwd_vf_to_vm(d) : fwd_vm_to_vf(d);
+	if (work != 0 || d->held_n != 0) {
+		d->empty = 0;
+	} else if (d->empty < V4W_DIR_IDLE_POLLS) {
+		d->empty++;
+	} else {
+		d->skip = V4W_DIR_IDLE_EVERY - 1;
+	}
+	return work;
+}
+
 static void
 nap(unsigned int us)
 {
@@ -499,6 +533,7 @@ v4w_worker_main(void *arg)
 	struct v4w_tasklist *tl = w->tasks;
 	unsigned int tid = w->lcore;
 	unsigned int nap_us = V4W_IDLE_NAP_MIN_US;
+	bool napping = false;
 	uint64_t t0, t1, last_work;
 	const uint64_t idle_after =
 		rte_get_tsc_hz() / 1000000 * V4W_IDLE_AFTER_US;
@@ -526,10 +561,7 @@ v4w_worker_main(void *arg)
 			struct v4w_dir *d = __atomic_load_n(&tl->dir[i],
 							    __ATOMIC_RELAXED);
 
-			if (d->dir == V4W_VF_TO_VM)
-				work += fwd_vf_to_vm(d);
-			else
-				work += fwd_vm_to_vf(d);
+			work += poll_dir(d, napping);
 		}
 		/* Nothing from `tl` is referenced past this point. */
 		rte_rcu_qsbr_quiescent(v4w_qsv, tid);
@@ -540,6 +572,7 @@ v4w_worker_main(void *arg)
 			CNT_ADD(w->busy_cycles, t1 - t0);
 			t0 = last_work = t1;
 			nap_us = V4W_IDLE_NAP_MIN_US;
+			napping = false;
 			continue;
 		}
 		if (t1 - last_work < idle_after) {
@@ -548,6 +581,7 @@ v4w_worker_main(void *arg)
 			/* Offline while napping: publishers need not wait. */
 			rte_rcu_qsbr_thread_offline(v4w_qsv, tid);
 			nap(nap_us);
+			napping = true;
 			rte_rcu_qsbr_thread_online(v4w_qsv, tid);
 			CNT_ADD(w->naps, 1);
 			if (nap_us < V4W_IDLE_NAP_MAX_US)
