@@ -95,7 +95,7 @@ def _text(msg: Any, field: str) -> str | None:
     return value
 
 
-def _uuid(value: str | None, field: str) -> str | None:
+def check_uuid(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     try:
@@ -105,7 +105,7 @@ def _uuid(value: str | None, field: str) -> str | None:
                          % (field, value[:64])) from None
 
 
-def _mac(value: str | None) -> str | None:
+def check_mac(value: str | None) -> str | None:
     if value is None:
         return None
     mac = value.strip().lower().replace("-", ":")
@@ -132,9 +132,10 @@ def decode(data: bytes) -> PortRequest:
         mode=msg.mode if msg.HasField("mode") else None,
         vhost_path=_text(msg, "vhost_path"),
         conditional=msg.conditional,
-        port_id=_uuid(_text(msg, "port_id"), "port_id"),
-        mac=_mac(_text(msg, "mac")),
-        instance_uuid=_uuid(_text(msg, "instance_uuid"), "instance_uuid"),
+        port_id=check_uuid(_text(msg, "port_id"), "port_id"),
+        mac=check_mac(_text(msg, "mac")),
+        instance_uuid=check_uuid(_text(msg, "instance_uuid"),
+                                 "instance_uuid"),
         vhost_client=msg.vhost_client if msg.HasField("vhost_client")
         else None)
 

@@ -106,10 +106,13 @@ class _InFlight:
 
     oslo.messaging retries a connection to a dead broker without end
     inside a call; run that way, a loop still gets to say that no answer
-    came, and starts no second call while the first waits."""
+    came, and starts no second call while the first waits.  ``what``
+    names the call in the log; ``backoff`` paces tries after failures."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, what: str, backoff: "_Backoff") -> None:
+        self.what = what
+        self.backoff = backoff
+        self.waiting_logged = False
         self._future: concurrent.futures.Future | None = None
         self._args: tuple = ()
         self.since = 0.0
@@ -129,7 +132,8 @@ class _InFlight:
                     future.set_exception(exc)
             self._future, self._args = future, args
             self.since = time.monotonic()
-            threading.Thread(target=run, name=self.name, daemon=True).start()
+            threading.Thread(target=run, name="neutron-" + self.what,
+                             daemon=True).start()
         future, args = self._future, self._args
         try:
             result = future.result(timeout)
@@ -140,6 +144,33 @@ class _InFlight:
             raise
         self._future = None
         return args, result
+
+    def attempt(self, fn: Callable[..., Any], args: tuple,
+                timeout: float) -> tuple[tuple, Any] | float:
+        """call(), with what the log owes each outcome: (args, result), or
+        the seconds to wait before trying again."""
+        try:
+            return self.call(fn, args, timeout)
+        except concurrent.futures.TimeoutError:
+            waiting = True          # logged below, outside the handler
+        except Exception as exc:
+            wait = self.backoff.failed()
+            if self.backoff.failures == 1:
+                LOG.warning("%s: neutron-server failed it: %s; trying again "
+                            "(every %g s at most)", self.what, exc,
+                            MAX_BACKOFF)
+            return wait
+        if waiting and not self.waiting_logged:
+            self.waiting_logged = True
+            LOG.warning("%s: no answer from neutron-server for %.0f s (is "
+                        "the message broker reachable?); still waiting",
+                        self.what, time.monotonic() - self.since)
+        return 5.0
+
+    def succeeded(self) -> None:
+        if self.backoff.ok() or self.waiting_logged:
+            LOG.info("%s: neutron-server answers again", self.what)
+        self.waiting_logged = False
 
 
 class _Backoff:
@@ -177,20 +208,19 @@ class NeutronPresence:
             queue.Queue(NOTIFY_QUEUE)
         self._dropped = 0
         self._first_report = True
-        self._report_backoff = _Backoff(self.n.report_interval / 4)
-        self._status_backoff = _Backoff(self.n.status_interval)
-        self._notify_backoff = _Backoff(1.0)
         self._serve_backoff = _Backoff(1.0)
-        self._pending: tuple[str, str, dict[str, Any]] | None = None
-        self._report_call = _InFlight("neutron-report-call")
-        self._status_call = _InFlight("neutron-status-call")
-        self._waiting_logged: set[str] = set()
+        self._report_call = _InFlight(
+            "state report", _Backoff(self.n.report_interval / 4))
+        self._status_call = _InFlight(
+            "port status", _Backoff(self.n.status_interval))
         self._transport: Any = None
         self._notify_transport: Any = None
         self._neutron: rpc.NeutronClient | None = None
         self._notifier: Any = None
         self._server: Any = None
         self._server_started = False
+        self._ports_loop = _Loop("neutron-ports", self._status)
+        self._notify_loop = _Loop("neutron-notify", self._notify)
         self._loops: list[_Loop] = []
         self.last_status: str | None = None     # Neutron's last answer
 
@@ -221,8 +251,7 @@ class NeutronPresence:
                                timeout=n.rpc_timeout)],
             executor="threading")
         self._loops = [_Loop("neutron-state", self._report),
-                       _Loop("neutron-ports", self._status),
-                       _Loop("neutron-notify", self._notify),
+                       self._ports_loop, self._notify_loop,
                        _Loop("neutron-rpc", self._serve)]
         for loop in self._loops:
             loop.start()
@@ -307,36 +336,14 @@ class NeutronPresence:
             out["start_flag"] = True
         return out
 
-    def _no_answer(self, what: str, call: _InFlight) -> None:
-        if what not in self._waiting_logged:
-            self._waiting_logged.add(what)
-            LOG.warning("%s: no answer from neutron-server for %.0f s (is "
-                        "the message broker reachable?); still waiting",
-                        what, time.monotonic() - call.since)
-
     def _report(self) -> float:
         assert self._neutron is not None
-        try:
-            waiting = False
-            _, status = self._report_call.call(
-                self._neutron.report_state, (self.state(),),
-                self.n.rpc_timeout)
-        except concurrent.futures.TimeoutError:
-            waiting = True
-        except Exception as exc:
-            wait = self._report_backoff.failed()
-            if self._report_backoff.failures == 1:
-                LOG.warning("state report to neutron-server failed: %s; "
-                            "trying again (every %g s at most)", exc,
-                            MAX_BACKOFF)
-            return min(wait, self.n.report_interval)
-        if waiting:
-            self._no_answer("state report", self._report_call)
-            return min(self.n.report_interval, 5.0)
-        if self._report_backoff.ok() or "state report" in \
-                self._waiting_logged:
-            LOG.info("state reports reach neutron-server again")
-        self._waiting_logged.discard("state report")
+        done = self._report_call.attempt(self._neutron.report_state,
+                                         (self.state(),), self.n.rpc_timeout)
+        if not isinstance(done, tuple):
+            return min(done, self.n.report_interval)
+        self._report_call.succeeded()
+        _, status = done
         first, self._first_report = self._first_report, False
         self.last_status = status
         # "revived": Neutron took the agent for dead; "new" after the
@@ -347,13 +354,8 @@ class NeutronPresence:
             LOG.info("neutron-server answered %r: resyncing port status",
                      status)
             self.port_status.resync()
-            self._kick("neutron-ports")
+            self._ports_loop.kick()
         return self.n.report_interval
-
-    def _kick(self, name: str) -> None:
-        for loop in self._loops:
-            if loop.name == name:
-                loop.kick()
 
     # ---- port status and VM events --------------------------------------
     def _status(self) -> float:
@@ -366,24 +368,12 @@ class NeutronPresence:
         up, down = self.port_status.pending(ports.desired(specs, states))
         if not up and not down:
             return self.n.status_interval
-        waiting = False
-        try:
-            (up, down), (done_up, done_down) = self._status_call.call(
-                self._neutron.update_device_list, (up, down),
-                self.n.rpc_timeout)
-        except concurrent.futures.TimeoutError:
-            waiting = True
-        except Exception as exc:
-            wait = self._status_backoff.failed()
-            if self._status_backoff.failures == 1:
-                LOG.warning("port status (%d up, %d down) not acknowledged "
-                            "by neutron-server: %s; trying again",
-                            len(up), len(down), exc)
-            return wait
-        if waiting:
-            self._no_answer("port status", self._status_call)
-            return 5.0
-        self._waiting_logged.discard("port status")
+        done = self._status_call.attempt(self._neutron.update_device_list,
+                                         (up, down), self.n.rpc_timeout)
+        if not isinstance(done, tuple):
+            return done
+        self._status_call.succeeded()
+        (up, down), (done_up, done_down) = done
         self.port_status.acknowledged(done_up, done_down)
         for port in up:
             if port in done_up:
@@ -395,8 +385,7 @@ class NeutronPresence:
             LOG.warning("neutron-server failed ports %s; trying again",
                         ", ".join(sorted((set(up) - set(done_up)) |
                                          (set(down) - set(done_down)))))
-            return self._status_backoff.failed()
-        self._status_backoff.ok()
+            return self._status_call.backoff.failed()
         return self.n.status_interval
 
     # ---- notifications --------------------------------------------------
@@ -409,7 +398,7 @@ class NeutronPresence:
             self._queue_event(kind, "error" if event == manager.RELAY_FAILED
                               else "info", spec, reason)
         if event == manager.RELAY_DELETED:
-            self._kick("neutron-ports")
+            self._ports_loop.kick()
 
     def _queue_event(self, event_type: str, priority: str, spec: RelaySpec,
                      reason: str = "") -> None:
@@ -430,25 +419,15 @@ class NeutronPresence:
                             "down): %d event(s) dropped so far",
                             self._dropped)
             return
-        self._kick("neutron-notify")
+        self._notify_loop.kick()
 
     def _notify(self) -> float:
-        if self._pending is None:
-            try:
-                self._pending = self._events.get_nowait()
-            except queue.Empty:
-                return 3600.0
-        event_type, priority, payload = self._pending
+        """One queued event out.  The notifier never raises: what it cannot
+        deliver (the broker down) it logs, with the payload, and drops."""
         try:
-            getattr(self._notifier, priority)(rpc.admin_context(),
-                                              event_type, payload)
-        except Exception as exc:
-            wait = self._notify_backoff.failed()
-            if self._notify_backoff.failures == 1:
-                LOG.warning("notification %s not sent: %s; trying again",
-                            event_type, exc)
-            return wait
-        self._pending = None
-        if self._notify_backoff.ok():
-            LOG.info("notifications reach the bus again")
+            event_type, priority, payload = self._events.get_nowait()
+        except queue.Empty:
+            return 3600.0
+        getattr(self._notifier, priority)(rpc.admin_context(), event_type,
+                                          payload)
         return 0.0

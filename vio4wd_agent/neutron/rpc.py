@@ -165,9 +165,9 @@ class AgentEndpoint:
         try:
             req = port_control.PortRequest(
                 op="ADD_SOCK", pci_addrs=(pci,), vhost_path=socket,
-                port_id=port_control._uuid(port_id, "port_id"),
-                mac=port_control._mac(mac),
-                instance_uuid=port_control._uuid(instance_uuid,
+                port_id=port_control.check_uuid(port_id, "port_id"),
+                mac=port_control.check_mac(mac),
+                instance_uuid=port_control.check_uuid(instance_uuid,
                                                  "instance_uuid"),
                 vhost_client=vhost_client, conditional=True)
         except port_control.BadRequest as exc:
@@ -183,7 +183,7 @@ class AgentEndpoint:
         if not isinstance(port_id, str):
             raise RpcRequestError("port_id %r is not a string" % (port_id,))
         try:
-            port = port_control._uuid(port_id, "port_id")
+            port = port_control.check_uuid(port_id, "port_id")
         except port_control.BadRequest as exc:
             raise RpcRequestError(str(exc)) from None
         self._apply(port_control.PortRequest(op="REMOVE_SOCK", port_id=port,
