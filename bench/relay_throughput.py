@@ -13,19 +13,24 @@ OVS-DPDK, forwarding between the same devices.
 - the forwarding core (relay worker, testpmd forwarding lcore, OVS PMD
   thread) on the last CPU, the VM on the other.
 
-Method.  Every window starts fresh processes, warms up, then samples the
-VM's counter every 0.25 s; its rate is the median sample.  The forwarders
-take turns within a round (rotating the order each round).  These VMs are
-bimodal: the host moves the vCPUs, and a cache-line hand-off between the
-two CPUs takes ~55 ns (fast mode) or ~250 ns (slow), for seconds at a time.
-Every window is bracketed by a ping-pong probe (bench/pingpong.c) while the
-CPUs are idle; a pair of windows counts as fast-mode when all four of its
-probes are fast.  Each ratio printed is the median over the fast-mode
-pairs, or over all pairs when fewer than three were fast (it says which).
+Method.  Every window starts fresh processes (hugepages for all of them
+when the machine can give some), warms up, then samples the VM's counter
+every 0.25 s; its rate is the median sample.  The forwarders take turns
+within a round (rotating the order each round).  These VMs are bimodal:
+the host moves the vCPUs, and a cache-line hand-off between the two CPUs
+takes ~55 ns (fast mode) or ~250 ns (slow), for seconds at a time.  Every
+window is bracketed by a ping-pong probe (bench/pingpong.c) while the CPUs
+are idle: both probes fast or both slow tag the window with that mode,
+anything else as mixed.  A pair of windows (relay and peer, same round)
+is a same-mode pair when both carry the same tag, fast or slow; each
+ratio printed is the median over the same-mode pairs (with the fast and
+slow medians beside it), or over all pairs when fewer than three matched
+(it says which).
 
 Usage (root):
-    .venv/bin/python bench/relay_throughput.py [--rounds N]
-        [--peers testpmd,ovs] [--sizes 64,1518]
+    .venv/bin/python bench/relay_throughput.py [--rounds 16]
+        [--large-rounds 8] [--window 5] [--peers testpmd,ovs]
+        [--sizes 64,1518] [--directions vf2vm,vm2vf]
 The last line is always ``relay/testpmd VF->VM=x.xx VM->VF=y.yy`` (64 B).
 """
 from __future__ import annotations
@@ -277,22 +282,44 @@ class OvsDpdk:
                     pass
 
 
-def summarize(pairs: list[tuple[float, bool]]) -> tuple[float, str]:
-    fast = [r for r, is_fast in pairs if is_fast]
-    if len(fast) >= 3:
-        return statistics.median(fast), "%d fast-mode pairs" % len(fast)
+def mode(probes: tuple[float, float]) -> str:
+    """The VM's speed mode over a window, from the probes around it."""
+    if all(p < FAST_NS for p in probes):
+        return "fast"
+    if all(p >= FAST_NS for p in probes):
+        return "slow"
+    return "mixed"
+
+
+def summarize(pairs: list[tuple[float, str]]) -> tuple[float, str]:
+    """Median ratio over the same-mode pairs (``mode`` is "fast", "slow"
+    or "" for a pair whose windows differ), else over all pairs."""
+    same = [r for r, m in pairs if m]
+    by_mode = []
+    for name in ("fast", "slow"):
+        got = [r for r, m in pairs if m == name]
+        if got:
+            by_mode.append("%s %.2f over %d" % (
+                name, statistics.median(got), len(got)))
+    if len(same) >= 3:
+        return statistics.median(same), "%d same-mode pairs: %s" % (
+            len(same), ", ".join(by_mode))
     return (statistics.median(r for r, _ in pairs),
-            "all %d pairs (%d fast)" % (len(pairs), len(fast)))
+            "all %d pairs (%d same-mode)" % (len(pairs), len(same)))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--window", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=16,
+                        help="rounds at small frames (< 512 B)")
+    parser.add_argument("--large-rounds", type=int, default=None,
+                        help="rounds at large frames (default: half of "
+                        "--rounds)")
+    parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--peers", default="testpmd",
                         help="comma list of testpmd, ovs")
-    parser.add_argument("--sizes", default="64",
+    parser.add_argument("--sizes", default="64,1518",
                         help="comma list of frame sizes")
     parser.add_argument("--directions", default="vf2vm,vm2vf",
                         help="comma list of vf2vm, vm2vf")
@@ -300,20 +327,24 @@ def main() -> int:
     if os.geteuid() != 0:
         parser.error("run as root")
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.large_rounds is None:
+        args.large_rounds = max(1, args.rounds // 2)
     host = Host(args)
     kinds = {"testpmd": TestpmdIo, "ovs": OvsDpdk}
     systems = [Relay(host)] + [kinds[p](host) for p in
                                args.peers.split(",")]
-    ratios: dict[tuple[str, int, str], list[tuple[float, bool]]] = \
+    ratios: dict[tuple[str, int, str], list[tuple[float, str]]] = \
         collections.defaultdict(list)
     rates: dict[tuple[str, int, str], list[float]] = \
         collections.defaultdict(list)
     switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
     try:
-        for rnd in range(args.rounds):
+        for rnd in range(max(args.rounds, args.large_rounds)):
             order = systems[rnd % len(systems):] + \
                 systems[:rnd % len(systems)]
             for size in sizes:
+                if rnd >= (args.rounds if size < 512 else args.large_rounds):
+                    continue
                 for direction, _ in DIRS:
                     if direction not in args.directions.split(","):
                         continue
@@ -330,15 +361,17 @@ def main() -> int:
                                 host.last_switches)
                     line = ["round %d %dB %s:" % (rnd + 1, size, direction)]
                     for system in systems:
-                        line.append("%s %.2f Mpps (probes %.0f/%.0f ns)" % (
-                            system.name, got[system.name] / 1e6,
-                            *probes[system.name]))
+                        line.append("%s %.2f Mpps (probes %.0f/%.0f ns, %s)"
+                                    % (system.name, got[system.name] / 1e6,
+                                       *probes[system.name],
+                                       mode(probes[system.name])))
                     print(" ".join(line), flush=True)
                     for peer in systems[1:]:
-                        fast = all(p < FAST_NS for p in
-                                   probes["relay"] + probes[peer.name])
+                        m = mode(probes["relay"])
+                        same = m if m != "mixed" and \
+                            m == mode(probes[peer.name]) else ""
                         ratios[(peer.name, size, direction)].append(
-                            (got["relay"] / got[peer.name], fast))
+                            (got["relay"] / got[peer.name], same))
     finally:
         host.close()
     print()

@@ -316,7 +316,12 @@ fwd_vf_to_vm(struct v4w_dir *d)
 		if (d->held_n == 0) {
 			uint16_t vq = (d->rr + k) % r->vf_nq;
 
-			if (!r->vf_ready)
+			/* Without a VM (or an enabled guest queue) the VF is
+			 * not polled: its ring fills and the NIC drops what
+			 * comes, in hardware, counting it as missed.  Taking
+			 * frames only to drop them would cost the worker the
+			 * time that the relays with a VM need. */
+			if (!r->vf_ready || vid < 0 || d->nq == 0)
 				break;
 			n = rte_eth_rx_burst(r->port_id, vq, d->held,
 					     V4W_BURST);
@@ -330,10 +335,10 @@ fwd_vf_to_vm(struct v4w_dir *d)
 		}
 		work += d->held_n;
 		if (vid < 0 || d->nq == 0) {
-			/* No VM, or a guest whose driver has not enabled
-			 * a queue yet: nobody to give them to. */
+			/* The VM went (or disabled its queues) while these
+			 * were held: nobody to give them to. */
 			held_drop(d, true);
-			continue;
+			break;
 		}
 		to_guest(d, vid);
 		if (d->held_n != 0)

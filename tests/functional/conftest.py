@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -146,30 +146,42 @@ def veth(test_netns: netns.NetNamespace) -> Callable[[], tuple[str, str]]:
     return make
 
 
+def start_vm(socket_path: str | list[str], hugepage_dir: str | None,
+             cpus: dict[str, int], workdir: str, *, server: bool = False,
+             mac: str = VM_MAC, mbufs: int = 8192, queues: int = 1,
+             extra: list[str] | None = None) -> testpmd.TestPmd:
+    """A dpdk-testpmd virtio-user VM with a port on each socket; the
+    caller stops it."""
+    paths = [socket_path] if isinstance(socket_path, str) else socket_path
+    vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac,
+                                      queues=queues)
+             .replace("net_virtio_user0", "net_virtio_user%d" % i)
+             for i, p in enumerate(paths)]
+    # Both VM lcores on the VM's CPU: a main lcore parked on the relay's
+    # worker CPU can be starved there for seconds, which shows up as a VM
+    # that takes forever to quit.
+    vm = testpmd.TestPmd(
+        vdevs, lcores="0@%d,1@%d" % (cpus["vm"], cpus["vm"]),
+        file_prefix=util.unique("v4wvm%d-" % os.getpid()),
+        hugepage_dir=hugepage_dir, mbufs=mbufs, extra_args=extra,
+        log_path=os.path.join(workdir, "testpmd.log"))
+    try:
+        return vm.start()
+    except BaseException:
+        vm.stop()
+        raise
+
+
 @pytest.fixture
 def vm_factory(hugepage_dir: str | None, cpus: dict[str, int],
                workdir: str) -> Iterator[Callable[..., testpmd.TestPmd]]:
     """Factory: a dpdk-testpmd virtio-user VM on a socket, stopped after."""
     started: list[testpmd.TestPmd] = []
 
-    def make(socket_path: str | list[str], *, server: bool = False,
-             mac: str = VM_MAC, mbufs: int = 8192, queues: int = 1,
-             extra: list[str] | None = None) -> testpmd.TestPmd:
-        paths = [socket_path] if isinstance(socket_path, str) else socket_path
-        vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac,
-                                          queues=queues)
-                 .replace("net_virtio_user0", "net_virtio_user%d" % i)
-                 for i, p in enumerate(paths)]
-        # Both VM lcores on the VM's CPU: a main lcore parked on the
-        # relay's worker CPU can be starved there for seconds, which shows
-        # up as a VM that takes forever to quit.
-        vm = testpmd.TestPmd(
-            vdevs, lcores="0@%d,1@%d" % (cpus["vm"], cpus["vm"]),
-            file_prefix=util.unique("v4wvm%d-" % os.getpid()),
-            hugepage_dir=hugepage_dir, mbufs=mbufs, extra_args=extra,
-            log_path=os.path.join(workdir, "testpmd.log"))
+    def make(socket_path: str | list[str], **kw: Any) -> testpmd.TestPmd:
+        vm = start_vm(socket_path, hugepage_dir, cpus, workdir, **kw)
         started.append(vm)
-        return vm.start()
+        return vm
 
     yield make
     for vm in started:

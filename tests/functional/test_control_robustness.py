@@ -14,12 +14,13 @@ import pytest
 from vio4wd_agent.control import client, protocol
 from tests.functional import util
 from tests.functional.agentproc import native_agent
+from tests.functional.conftest import start_vm
 
 R = protocol.PortControlRequest
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory, cpus, hugepage_dir):
+def agent(tmp_path_factory, cpus, hugepage_dir, workdir):
     # Generated requests name only device-map entries (vdevs) or
     # addresses that are not PCI addresses at all, and the PCI bus is off
     # besides: fuzzing never hot-plugs a device of the host.
@@ -31,8 +32,20 @@ def agent(tmp_path_factory, cpus, hugepage_dir):
                      % "".join("device_map = 0000:99:00.%d=net_null%d\n"
                                % (f, 91 + f) for f in range(4)), "robust")
     a.start().wait_ready()
-    yield a
-    a.stop()
+    # A VM on the static relay: its VF (net_null floods it) is polled only
+    # while one is there, and it must keep forwarding through every bad
+    # request.
+    vm = start_vm(str(a.socket_dir / "virtio-forwarder0.sock"), hugepage_dir,
+                  cpus, workdir)
+    try:
+        util.wait_for(lambda: client.request(
+            a.ep("stats"), protocol.StatsRequest(relay=[0]),
+            protocol.StatsResponse).relay[0].active, what="VM on relay 0")
+        vm.forward("rxonly")
+        yield a
+    finally:
+        vm.stop()
+        a.stop()
 
 
 def send(agent, endpoint: str, data: bytes | list[bytes],

@@ -27,15 +27,20 @@ def managed(multi_worker_engine, sockdir):
     assert multi_worker_engine.resources().ports == 0
 
 
-def crowd(mgr, remote, policy, ids, pinned=()):
+def crowd(mgr, remote, policy, vm_factory, ids, pinned=()):
     """Relays whose VF (net_null: frames as fast as they are read) feeds
-    VF->VM, all of them on worker 1."""
+    VF->VM, all of them on worker 1, and one VM with a port on each (a
+    VF is polled only while its VM is there)."""
     for i in ids:
         mgr.add(RelaySpec(i, policy.path_for(i), vf="net_null%d" % i),
                 source="test")
         mgr.submit(MoveDirection(i, A, 1, source="test",
                                  persist=i in pinned)).result()
     assert {remote.relay(i).vf_to_vm.cpu for i in ids} == {1}
+    vm = vm_factory([policy.path_for(i) for i in ids])
+    util.wait_for(lambda: all(remote.relay(i).vm_connected for i in ids),
+                  what="the VM on every relay")
+    vm.forward("rxonly")
 
 
 def balance_round(balancer, remote, ids):
@@ -50,9 +55,9 @@ def balance_round(balancer, remote, ids):
     return balancer.step()
 
 
-def test_crowded_directions_are_spread(managed):
+def test_crowded_directions_are_spread(managed, vm_factory):
     mgr, remote, policy = managed
-    crowd(mgr, remote, policy, (40, 41, 42))
+    crowd(mgr, remote, policy, vm_factory, (40, 41, 42))
     balancer = CoreBalancer(mgr, remote, poll_interval=1, sensitivity=25)
     plan = balance_round(balancer, remote, (40, 41, 42))
     assert plan is not None and len(plan.moves) == 2, plan
@@ -65,9 +70,9 @@ def test_crowded_directions_are_spread(managed):
     assert mgr.pinned()[40] == (False, False)
 
 
-def test_pinned_directions_stay(managed):
+def test_pinned_directions_stay(managed, vm_factory):
     mgr, remote, policy = managed
-    crowd(mgr, remote, policy, (43, 44), pinned=(43,))
+    crowd(mgr, remote, policy, vm_factory, (43, 44), pinned=(43,))
     assert mgr.pinned()[43] == (True, False)
     balancer = CoreBalancer(mgr, remote, poll_interval=1, sensitivity=25)
     plan = balance_round(balancer, remote, (43, 44))

@@ -135,12 +135,13 @@ def test_endpoint_permissions(tmp_path, cpus, hugepage_dir):
 
 
 def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
-                                                           kernel_port):
+                                                           kernel_port,
+                                                           vm_factory):
     """A client measuring rates over a window gets the rate of that whole
     window, however many other clients ask meanwhile (virtio-forwarder
     reset counters on every query, so the others stole its traffic).
 
-    Timing-free: relay 0 has no VM and no traffic but what this test
+    Timing-free: relay 0 has a VM and no traffic but what this test
     sends.  One DEALER socket sends a 5 s request and then a plain one;
     the agent reads a peer's requests in order, so once the plain one is
     answered the slow one's first sample is taken.  Then 300 frames go
@@ -150,6 +151,9 @@ def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
     answer took to come.
     """
     delay_ms = 5000
+    vm = vm_factory(str(agent.socket_dir / "virtio-forwarder0.sock"))
+    util.wait_for(lambda: stats(agent).relay[0].active, what="connected")
+    vm.forward("rxonly")
     base = stats(agent).relay
     before = {r.id: r for r in base}[0].vf_to_vm.pkts_rx_from_vf
     sock = zmq.Context.instance().socket(zmq.DEALER)
@@ -189,7 +193,13 @@ def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
     assert counts == sorted(counts)
 
 
-def test_core_pinner_and_load_monitor(agent, cpus):
+def test_core_pinner_and_load_monitor(agent, cpus, vm_factory):
+    # Relay 1 (net_null: frames as fast as it polls) with a VM keeps its
+    # worker busy.
+    vm = vm_factory(str(agent.socket_dir / "virtio-forwarder1.sock"))
+    util.wait_for(lambda: {r.id: r for r in stats(agent).relay}[1].active,
+                  what="VM on relay 1")
+    vm.forward("rxonly")
     ep = ("--stats-ep", agent.ep("stats"), "--sched-ep",
           agent.ep("core_sched"))
     shown = agent.tool("vio4wd-core-pinner", "--print-core-map", *ep)

@@ -15,6 +15,22 @@ def _conserved(d) -> bool:  # type: ignore[no-untyped-def]
     return d.rx_pkts == d.tx_pkts + d.dropped_pkts + d.held
 
 
+def test_vf_not_polled_without_vm(engine, sockdir, vm_factory):
+    """A relay with no VM leaves its VF alone (net_null would hand it
+    frames as fast as it polls): nothing taken, nothing dropped in
+    software, the worker's time left to relays that have a VM."""
+    spec = relay_spec(6, sockdir, "net_null6")
+    engine.add_relay(spec)
+    util.rounds_pass(engine)
+    idle = engine.relay(6).vf_to_vm
+    assert idle.rx_pkts == 0 and idle.dropped_pkts == 0
+    vm = vm_factory(spec.vhost_path)
+    util.wait_for(connected(engine, 6), what="VM connected")
+    vm.forward("rxonly")
+    util.wait_for(lambda: vm.port_stats().rx_packets > 10000,
+                  what="VF->VM once the VM is there")
+
+
 def test_client_mode_reconnects_when_vm_restarts(engine, sockdir, veth,
                                                  vm_factory, kernel_port):
     dpdk_if, kernel_if = veth()
@@ -41,14 +57,23 @@ def test_client_mode_reconnects_when_vm_restarts(engine, sockdir, veth,
         util.wait_for(lambda: not engine.relay(3).vm_connected,
                       what="disconnect seen")
 
-    # Frames sent while no VM is there are counted as "not connected".
+    # Frames sent while no VM is there are not taken off the VF: the relay
+    # does not poll a VF without a VM (a NIC's ring fills and drops in
+    # hardware; this af_packet stand-in's ring holds them).
     before = engine.relay(3).vf_to_vm
-    util.send_paced(lambda i: port.send(rawport.frame(VM_MAC, KERNEL_MAC, i)),
-                    100, lambda: engine.relay(3).vf_to_vm.rx_pkts)
+    for i in range(100):
+        port.send(rawport.frame(VM_MAC, KERNEL_MAC, 5000 + i))
+    util.rounds_pass(engine)
+    assert engine.relay(3).vf_to_vm == before
+    # Taken once a VM is there: nothing was lost on the VF.  (This VM's
+    # queue has no buffers until its forwarding starts, so they may count
+    # as "VM queue full"; a guest driver posts buffers first.)
+    vm = vm_factory(spec.vhost_path, server=True)
+    util.wait_for(connected(engine, 3), what="relay reconnected (round 3)")
     after = util.drained(lambda: engine.relay(3).vf_to_vm,
-                         lambda d: d.held == 0)
-    assert after.drop_noconn_pkts - before.drop_noconn_pkts == 100
-    assert after.tx_pkts == 400
+                         lambda d: d.held == 0 and
+                         d.rx_pkts == before.rx_pkts + 100)
+    assert after.tx_pkts + after.dropped_pkts == 500
     assert _conserved(after)
 
 
@@ -76,10 +101,13 @@ def test_vm_killed_under_traffic_then_back(engine, sockdir, vm_factory):
     vm.kill()
     util.wait_for(lambda: not engine.relay(4).vm_connected,
                   what="disconnect seen")
-    mid = engine.relay(4)
-    util.wait_for(lambda: engine.relay(4).vf_to_vm.drop_noconn_pkts >
-                  mid.vf_to_vm.drop_noconn_pkts + 10000,
-                  what="not-connected drops counting")
+    # Not polled without a VM: the VF->VM count stops (what was held when
+    # the VM went, one burst at most, counts as "not connected").
+    mid = util.drained(lambda: engine.relay(4), lambda r: True,
+                       what="VF->VM to stop")
+    assert mid.vf_to_vm.drop_noconn_pkts - noconn <= 32
+    util.rounds_pass(engine)
+    assert engine.relay(4).vf_to_vm == mid.vf_to_vm
     assert engine.relay(4).vm_to_vf.rx_pkts == mid.vm_to_vf.rx_pkts
 
     vm2 = vm_factory(spec.vhost_path)

@@ -122,3 +122,14 @@ def drained_through_vm(relay: Callable[[], Any], vm: Any,
         v[3] == v[1].rx_pkts and
         (kernel_rx is None or v[1].tx_pkts == v[4])))
     return a, b, vm_rx, vm_tx
+
+
+def rounds_pass(engine: Any, rounds: int = 1024) -> None:
+    """Wait until every worker of ``engine`` went ``rounds`` times over
+    its directions (an idle direction is polled every 8th round, and
+    every one after a nap): what a poll would have taken by now, it has.
+    The sync point for "this was not polled" without a timed sleep."""
+    start = {w.cpu: w.rounds for w in engine.worker_stats()}
+    wait_for(lambda: all(w.rounds - start.get(w.cpu, w.rounds) >= rounds
+                         for w in engine.worker_stats()),
+             what="%d worker rounds" % rounds)
