@@ -43,7 +43,9 @@ def sample(engine: RelayEngine) -> Sample:
 
 
 class SharedSampler:
-    """sample() of the engine, reusing one taken in the last few ms."""
+    """sample() of the engine, reusing one taken in the last few ms while
+    no relay was added, changed or removed since (an answer after a port
+    control reply never shows the relays from before it)."""
 
     def __init__(self, engine: RelayEngine,
                  max_age: float = SHARE_SAMPLE_S) -> None:
@@ -52,6 +54,7 @@ class SharedSampler:
         self.taken = 0                  # samples read from the data plane
         self._lock = threading.Lock()
         self._last: Sample | None = None
+        self._changes = -1
 
     def __call__(self, not_before: float | None = None) -> Sample:
         """A sample taken no earlier than ``not_before`` (default: the
@@ -59,7 +62,10 @@ class SharedSampler:
         with self._lock:
             if not_before is None:
                 not_before = time.monotonic() - self.max_age
-            if self._last is None or self._last[0] < not_before:
+            changes = self.engine.changes
+            if self._last is None or self._last[0] < not_before or \
+                    changes != self._changes:
+                self._changes = changes
                 self._last = sample(self.engine)
                 self.taken += 1
             return self._last

@@ -119,6 +119,18 @@ class RelayEngine:
 
     def __init__(self) -> None:
         self._running = False
+        # Bumped after every call that adds, changes or removes a relay:
+        # a sample of relays taken at another value is out of date.
+        self._changes = 0
+        self._changes_lock = threading.Lock()
+
+    @property
+    def changes(self) -> int:
+        return self._changes
+
+    def _changed(self) -> None:
+        with self._changes_lock:
+            self._changes += 1
 
     @property
     def running(self) -> bool:
@@ -148,18 +160,27 @@ class RelayEngine:
             lib.v4w_shutdown()
 
     def add_relay(self, spec: model.RelaySpec) -> model.RelayState:
-        _check(lib.v4w_relay_add(self._conf(spec)))
+        try:
+            _check(lib.v4w_relay_add(self._conf(spec)))
+        finally:
+            self._changed()
         return self.relay(spec.relay_id)
 
     def set_vf(self, spec: model.RelaySpec) -> model.RelayState:
         """Attach spec's VF (or bond) to relay spec.relay_id, which has
         none, without disturbing a connected VM."""
-        _check(lib.v4w_relay_set_vf(self._conf(spec)))
+        try:
+            _check(lib.v4w_relay_set_vf(self._conf(spec)))
+        finally:
+            self._changed()
         return self.relay(spec.relay_id)
 
     def clear_vf(self, relay_id: int) -> model.RelayState:
         """Detach the relay's VF; the socket and a connected VM stay."""
-        _check(lib.v4w_relay_clear_vf(relay_id))
+        try:
+            _check(lib.v4w_relay_clear_vf(relay_id))
+        finally:
+            self._changed()
         return self.relay(relay_id)
 
     @staticmethod
@@ -196,13 +217,20 @@ class RelayEngine:
         return conf
 
     def remove_relay(self, relay_id: int) -> None:
-        _check(lib.v4w_relay_remove(relay_id))
+        try:
+            _check(lib.v4w_relay_remove(relay_id))
+        finally:
+            self._changed()
 
     def move(self, relay_id: int, direction: model.Direction,
              cpu: int | None) -> model.RelayState:
         """Move one direction to worker ``cpu`` (None: least loaded) while
         traffic flows; returns the relay's state afterwards."""
-        _check(lib.v4w_relay_set_cpu(relay_id, int(direction), _cpu(cpu)))
+        try:
+            _check(lib.v4w_relay_set_cpu(relay_id, int(direction),
+                                         _cpu(cpu)))
+        finally:
+            self._changed()
         return self.relay(relay_id)
 
     def set_numa_node(self, relay_id: int, node: int) -> None:
