@@ -38,7 +38,9 @@ from __future__ import annotations
 import argparse
 import collections
 import collections.abc
+import math
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -283,7 +285,7 @@ class OvsDpdk:
 
 
 def mode(probes: tuple[float, float]) -> str:
-    """The VM's speed mode over a window, from the probes around it."""
+    """The CPUs' hand-off mode around a window, from the probes."""
     if all(p < FAST_NS for p in probes):
         return "fast"
     if all(p >= FAST_NS for p in probes):
@@ -291,21 +293,149 @@ def mode(probes: tuple[float, float]) -> str:
     return "mixed"
 
 
-def summarize(pairs: list[tuple[float, str]]) -> tuple[float, str]:
-    """Median ratio over the same-mode pairs (``mode`` is "fast", "slow"
-    or "" for a pair whose windows differ), else over all pairs."""
-    same = [r for r, m in pairs if m]
-    by_mode = []
-    for name in ("fast", "slow"):
-        got = [r for r, m in pairs if m == name]
-        if got:
-            by_mode.append("%s %.2f over %d" % (
-                name, statistics.median(got), len(got)))
-    if len(same) >= 3:
-        return statistics.median(same), "%d same-mode pairs: %s" % (
-            len(same), ", ".join(by_mode))
-    return (statistics.median(r for r, _ in pairs),
-            "all %d pairs (%d same-mode)" % (len(pairs), len(same)))
+def speed_split(rates: list[float]) -> float | None:
+    """The rate between the VM's two speed modes when ``rates`` (every
+    window of every forwarder, one size and direction) fall into two
+    clusters at least 1.5x apart, each holding a fifth of the windows or
+    more; None when they do not (one mode)."""
+    logs = sorted(math.log(r) for r in rates if r > 0)
+    n = len(logs)
+    best: tuple[float, int] | None = None
+    for k in range(max(2, n // 5), n - max(2, n // 5) + 1):
+        lo, hi = logs[:k], logs[k:]
+        cost = sum((x - statistics.fmean(lo)) ** 2 for x in lo) + \
+            sum((x - statistics.fmean(hi)) ** 2 for x in hi)
+        if best is None or cost < best[0]:
+            best = (cost, k)
+    if best is None:
+        return None
+    lo, hi = logs[:best[1]], logs[best[1]:]
+    if statistics.median(hi) - statistics.median(lo) < math.log(1.5):
+        return None
+    return math.exp((lo[-1] + hi[0]) / 2)
+
+
+Window = tuple[int, int, str, str, float, tuple[float, float]]
+
+
+def two_modes(got: list[Window], split: float, peer: str,
+              same: list[tuple[float, str]]) -> tuple[float, str]:
+    """Bimodal rates: in each cluster, the relay's median rate over the
+    peer's, and the geometric mean of those weighted by the windows in
+    each (every window counts, not only pairs in the same cluster)."""
+    logs, weights, per = 0.0, 0, []
+    for m in ("high", "low"):
+        rel = [w[4] for w in got if w[3] == "relay" and
+               (w[4] >= split) == (m == "high")]
+        oth = [w[4] for w in got if w[3] == peer and
+               (w[4] >= split) == (m == "high")]
+        if not rel or not oth:
+            per.append("%s: relay %d, %s %d windows" % (m, len(rel), peer,
+                                                        len(oth)))
+            continue
+        ratio = statistics.median(rel) / statistics.median(oth)
+        logs += math.log(ratio) * (len(rel) + len(oth))
+        weights += len(rel) + len(oth)
+        pairs = [x for x, t in same if t == m]
+        per.append("%s %.2f (relay %d, %s %d windows; %d same-mode pairs%s)"
+                   % (m, ratio, len(rel), peer, len(oth), len(pairs),
+                      ", median %.2f" % statistics.median(pairs)
+                      if pairs else ""))
+    value = math.exp(logs / weights) if weights else float("nan")
+    return value, "modes split at %.2f Mpps: %s" % (split / 1e6,
+                                                     "; ".join(per))
+
+
+def report(windows: list[Window], names: list[str],
+           sizes: list[int]) -> list[str]:
+    """The ratio lines: the median over the pairs of windows (relay and a
+    peer, same round) that the probes put in the same mode, fast or slow,
+    when there are three or more, else over all pairs.  Where the rates
+    themselves fall into two clusters (speed_split), the ratio within
+    each cluster and how many windows of each forwarder landed in the
+    high one are added: a diagnostic, not the ratio (a forwarder that is
+    faster also lands in the high cluster more often)."""
+    by_key: dict[tuple[int, str], list[Window]] = collections.defaultdict(
+        list)
+    for w in windows:
+        by_key[(w[1], w[2])].append(w)
+    lines = []
+    for peer in names[1:]:
+        for size in sizes:
+            parts, notes = [], []
+            for direction, label in DIRS:
+                got = by_key.get((size, direction))
+                if not got:
+                    continue
+                rounds: dict[int, dict[str, Window]] = \
+                    collections.defaultdict(dict)
+                for w in got:
+                    rounds[w[0]][w[3]] = w
+                pairs = [(r["relay"][4] / r[peer][4], r["relay"],
+                          r[peer]) for r in rounds.values()
+                         if "relay" in r and peer in r]
+                # Same mode by the probes: both windows fast, or both slow.
+                same = [x for x, a, b in pairs
+                        if mode(a[5]) != "mixed" and
+                        mode(a[5]) == mode(b[5])]
+                if len(same) >= 3:
+                    value = statistics.median(same)
+                    note = "%d same-mode pairs" % len(same)
+                else:
+                    value = statistics.median(x for x, _, _ in pairs)
+                    note = "all %d pairs (%d same-mode)" % (len(pairs),
+                                                            len(same))
+                split = speed_split([w[4] for w in got])
+                if split is not None:
+                    by_rate = [(x, "high" if a[4] >= split else "low")
+                               for x, a, b in pairs
+                               if (a[4] >= split) == (b[4] >= split)]
+                    note += "; rates bimodal: " + two_modes(
+                        got, split, peer, by_rate)[1]
+                parts.append("%s=%.2f" % (label, value))
+                notes.append("%s: %s" % (label, note))
+            if not parts:
+                continue
+            head = "relay/%s" % peer
+            if not (peer == "testpmd" and size == 64):
+                head += " %dB" % size
+            lines.append((peer == "testpmd" and size == 64,
+                          "%s %s   [%s]" % (head, " ".join(parts),
+                                            "; ".join(notes)),
+                          "%s %s" % (head, " ".join(parts))))
+    out = []
+    # The relay/testpmd 64-byte line is printed last, bare (its notes just
+    # before it).
+    for last, text, bare in sorted(lines, key=lambda x: x[0]):
+        if last:
+            out.append("(%s)" % text.split("[", 1)[1].rstrip("]"))
+        out.append(bare if last else text)
+    return out
+
+
+def replay(path: str) -> int:
+    """Print the summary again from a saved output (the round lines)."""
+    pattern = re.compile(r"round (\d+) (\d+)B (\w+): (.*)")
+    item = re.compile(r"(\w+) ([\d.]+) Mpps \(probes (\d+)/(\d+) ns")
+    windows: list[Window] = []
+    names: list[str] = []
+    sizes: list[int] = []
+    with open(path) as f:
+        for line in f:
+            m = pattern.match(line)
+            if not m:
+                continue
+            size = int(m.group(2))
+            if size not in sizes:
+                sizes.append(size)
+            for name, rate, p0, p1 in item.findall(m.group(4)):
+                if name not in names:
+                    names.append(name)
+                windows.append((int(m.group(1)), size, m.group(3), name,
+                                float(rate) * 1e6, (float(p0), float(p1))))
+    for line in report(windows, names, sizes):
+        print(line)
+    return 0
 
 
 def main() -> int:
@@ -323,7 +453,11 @@ def main() -> int:
                         help="comma list of frame sizes")
     parser.add_argument("--directions", default="vf2vm,vm2vf",
                         help="comma list of vf2vm, vm2vf")
+    parser.add_argument("--replay", metavar="LOG",
+                        help="summarize a saved output again; run nothing")
     args = parser.parse_args()
+    if args.replay:
+        return replay(args.replay)
     if os.geteuid() != 0:
         parser.error("run as root")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -333,8 +467,7 @@ def main() -> int:
     kinds = {"testpmd": TestpmdIo, "ovs": OvsDpdk}
     systems = [Relay(host)] + [kinds[p](host) for p in
                                args.peers.split(",")]
-    ratios: dict[tuple[str, int, str], list[tuple[float, str]]] = \
-        collections.defaultdict(list)
+    windows: list[Window] = []
     rates: dict[tuple[str, int, str], list[float]] = \
         collections.defaultdict(list)
     switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
@@ -355,6 +488,9 @@ def main() -> int:
                         probes[system.name] = (before, host.probe())
                         rates[(system.name, size, direction)].append(
                             got[system.name])
+                        windows.append((rnd + 1, size, direction,
+                                        system.name, got[system.name],
+                                        probes[system.name]))
                         if system.name == "relay" and \
                                 host.last_switches is not None:
                             switches[(size, direction)].append(
@@ -366,12 +502,6 @@ def main() -> int:
                                        *probes[system.name],
                                        mode(probes[system.name])))
                     print(" ".join(line), flush=True)
-                    for peer in systems[1:]:
-                        m = mode(probes["relay"])
-                        same = m if m != "mixed" and \
-                            m == mode(probes[peer.name]) else ""
-                        ratios[(peer.name, size, direction)].append(
-                            (got["relay"] / got[peer.name], same))
     finally:
         host.close()
     print()
@@ -383,29 +513,8 @@ def main() -> int:
               "%dB %s: median %d, max %d" % (
                   args.window, size, direction, statistics.median(values),
                   max(values)))
-    lines = []
-    for peer in systems[1:]:
-        for size in sizes:
-            parts, notes = [], []
-            for direction, label in DIRS:
-                if not ratios[(peer.name, size, direction)]:
-                    continue
-                value, note = summarize(ratios[(peer.name, size, direction)])
-                parts.append("%s=%.2f" % (label, value))
-                notes.append("%s: %s" % (label, note))
-            head = "relay/%s" % peer.name
-            if not (peer.name == "testpmd" and size == 64):
-                head += " %dB" % size
-            lines.append((peer.name == "testpmd" and size == 64,
-                          "%s %s   [%s]" % (head, " ".join(parts),
-                                            "; ".join(notes)),
-                          "%s %s" % (head, " ".join(parts))))
-    # The relay/testpmd 64-byte line is printed last, bare (its notes just
-    # before it).
-    for last, text, bare in sorted(lines, key=lambda x: x[0]):
-        if last:
-            print("(%s)" % text.split("[", 1)[1].rstrip("]"))
-        print(bare if last else text)
+    for line in report(windows, [s.name for s in systems], sizes):
+        print(line)
     return 0
 
 
