@@ -161,8 +161,11 @@ def worker_switches(pid: int, cpu: int) -> int:
 class Relay:
     name = "relay"
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, env: dict[str, str] | None = None,
+                 name: str = "relay") -> None:
         self.host = host
+        self.env = dict(os.environ, **(env or {}))
+        self.name = name
 
     def window(self, direction: str, size: int) -> float:
         h = self.host
@@ -182,7 +185,7 @@ class Relay:
                        null_vdev(direction, size)))
         agent = subprocess.Popen([AGENT, "--config-file", conf],
                                  stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+                                 stderr=subprocess.DEVNULL, env=self.env)
         try:
             return h.vm_rate(os.path.join(d, "virtio-forwarder0.sock"),
                              direction, size,
@@ -416,7 +419,7 @@ def report(windows: list[Window], names: list[str],
 def replay(path: str) -> int:
     """Print the summary again from a saved output (the round lines)."""
     pattern = re.compile(r"round (\d+) (\d+)B (\w+): (.*)")
-    item = re.compile(r"(\w+) ([\d.]+) Mpps \(probes (\d+)/(\d+) ns")
+    item = re.compile(r"([\w+]+) ([\d.]+) Mpps \(probes (\d+)/(\d+) ns")
     windows: list[Window] = []
     names: list[str] = []
     sizes: list[int] = []
@@ -453,6 +456,11 @@ def main() -> int:
                         help="comma list of frame sizes")
     parser.add_argument("--directions", default="vf2vm,vm2vf",
                         help="comma list of vf2vm, vm2vf")
+    parser.add_argument("--variant", metavar="NAME=VALUE", action="append",
+                        default=[],
+                        help="also run the relay with this environment "
+                        "variable set (a peer named relay+, for A/B tests "
+                        "of a data-plane change)")
     parser.add_argument("--replay", metavar="LOG",
                         help="summarize a saved output again; run nothing")
     args = parser.parse_args()
@@ -466,7 +474,10 @@ def main() -> int:
     host = Host(args)
     kinds = {"testpmd": TestpmdIo, "ovs": OvsDpdk}
     systems = [Relay(host)] + [kinds[p](host) for p in
-                               args.peers.split(",")]
+                               args.peers.split(",") if p]
+    if args.variant:
+        systems.append(Relay(host, dict(v.split("=", 1)
+                                        for v in args.variant), "relay+"))
     windows: list[Window] = []
     rates: dict[tuple[str, int, str], list[float]] = \
         collections.defaultdict(list)

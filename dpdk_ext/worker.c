@@ -32,6 +32,7 @@
 struct rte_rcu_qsbr *v4w_qsv;
 struct v4w_worker v4w_workers_tbl[RTE_MAX_LCORE];
 uint64_t v4w_retry_tsc;
+uint64_t v4w_gather_tsc;
 
 /*
  * A worker naps only once none of its directions has moved a packet for
@@ -512,7 +513,16 @@ poll_dir(struct v4w_dir *d, bool napping)
 		return 0;
 	}
 	d->skip = 0;
+	if (d->not_before != 0) {
+		/* Gathering (see V4W_GATHER_NS); a nap ends it. */
+		if (!napping && rte_rdtsc() < d->not_before)
+			return 0;
+		d->not_before = 0;
+	}
 	work = d->dir == V4W_VF_TO_VM ? fwd_vf_to_vm(d) : fwd_vm_to_vf(d);
+	if (d->dir == V4W_VM_TO_VF && work != 0 && work < V4W_BURST &&
+	    v4w_gather_tsc != 0)
+		d->not_before = rte_rdtsc() + v4w_gather_tsc;
 	if (work != 0 || d->held_n != 0) {
 		d->empty = 0;
 	} else if (d->empty < V4W_DIR_IDLE_POLLS) {
