@@ -108,8 +108,12 @@ class AgentProcess:
         return m.group(1)
 
     def ctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        # The tool waits 2 s by default; a loaded 2-CPU machine (a VM
+        # polling on the CPU the agent's control threads share) may take
+        # longer to make a relay.
+        wait = [] if "--timeout" in args else ["--timeout", "20000"]
         return subprocess.run([os.path.join(os.path.dirname(AGENT),
-                                            "vio4wd-ctl"), *args,
+                                            "vio4wd-ctl"), *args, *wait,
                                "--zmq-ep", self.ep("port_control")],
                               capture_output=True, text=True,
                               timeout=timeout)
