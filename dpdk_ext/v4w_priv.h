@@ -75,7 +75,7 @@ struct v4w_dir {
 	/* Idle directions are polled less often (the owner's own state). */
 	uint16_t empty;           /* polls in a row that moved nothing */
 	uint16_t skip;            /* rounds to pass before the next poll */
-	uint64_t not_before;      /* gathering: TSC of the next poll, or 0 */
+	uint64_t not_before;      /* gathering: no poll before this TSC */
 	struct v4w_queue_stats q[V4W_MAX_QUEUES];
 
 	struct v4w_relay *relay;
