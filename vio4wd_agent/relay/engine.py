@@ -9,12 +9,13 @@ serialises control calls) and releases the GIL while in C.
 from __future__ import annotations
 
 import errno as errno_mod
+import functools
 import importlib.util
 import logging
 import os
 import sys
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from vio4wd_agent import exception
 from vio4wd_agent.relay import model
@@ -64,6 +65,7 @@ _ERRNO_CLASSES: dict[int, type[exception.EngineError]] = {
 
 _started = False
 _start_lock = threading.Lock()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def relay_heap_bytes(jumbo: bool, vf_queues: int, lcores: int) -> int:
@@ -114,6 +116,20 @@ def _encode(what: str, value: str, limit: int, relay_id: int) -> bytes:
     return raw
 
 
+def _changes_relays(method: F) -> F:
+    """The method adds, changes or removes a relay: the engine's change
+    count moves once it returns or fails (a failed call may have done
+    part of its work)."""
+    @functools.wraps(method)
+    def wrapper(self: "RelayEngine", *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        finally:
+            with self._changes_lock:
+                self._changes += 1
+    return wrapper  # type: ignore[return-value]
+
+
 class RelayEngine:
     """The data plane of this process (there can be only one EAL)."""
 
@@ -127,10 +143,6 @@ class RelayEngine:
     @property
     def changes(self) -> int:
         return self._changes
-
-    def _changed(self) -> None:
-        with self._changes_lock:
-            self._changes += 1
 
     @property
     def running(self) -> bool:
@@ -159,28 +171,22 @@ class RelayEngine:
             self._running = False
             lib.v4w_shutdown()
 
+    @_changes_relays
     def add_relay(self, spec: model.RelaySpec) -> model.RelayState:
-        try:
-            _check(lib.v4w_relay_add(self._conf(spec)))
-        finally:
-            self._changed()
+        _check(lib.v4w_relay_add(self._conf(spec)))
         return self.relay(spec.relay_id)
 
+    @_changes_relays
     def set_vf(self, spec: model.RelaySpec) -> model.RelayState:
         """Attach spec's VF (or bond) to relay spec.relay_id, which has
         none, without disturbing a connected VM."""
-        try:
-            _check(lib.v4w_relay_set_vf(self._conf(spec)))
-        finally:
-            self._changed()
+        _check(lib.v4w_relay_set_vf(self._conf(spec)))
         return self.relay(spec.relay_id)
 
+    @_changes_relays
     def clear_vf(self, relay_id: int) -> model.RelayState:
         """Detach the relay's VF; the socket and a connected VM stay."""
-        try:
-            _check(lib.v4w_relay_clear_vf(relay_id))
-        finally:
-            self._changed()
+        _check(lib.v4w_relay_clear_vf(relay_id))
         return self.relay(relay_id)
 
     @staticmethod
@@ -216,23 +222,19 @@ class RelayEngine:
         conf.socket_mode = _cpu(spec.socket_mode)
         return conf
 
+    @_changes_relays
     def remove_relay(self, relay_id: int) -> None:
-        try:
-            _check(lib.v4w_relay_remove(relay_id))
-        finally:
-            self._changed()
+        _check(lib.v4w_relay_remove(relay_id))
 
+    @_changes_relays
     def move(self, relay_id: int, direction: model.Direction,
              cpu: int | None) -> model.RelayState:
         """Move one direction to worker ``cpu`` (None: least loaded) while
         traffic flows; returns the relay's state afterwards."""
-        try:
-            _check(lib.v4w_relay_set_cpu(relay_id, int(direction),
-                                         _cpu(cpu)))
-        finally:
-            self._changed()
+        _check(lib.v4w_relay_set_cpu(relay_id, int(direction), _cpu(cpu)))
         return self.relay(relay_id)
 
+    @_changes_relays
     def set_numa_node(self, relay_id: int, node: int) -> None:
         """Move the relay's mempool to ``node`` now."""
         _check(lib.v4w_relay_set_numa(relay_id, node))
