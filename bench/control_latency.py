@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,9 +21,8 @@ import time
 from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.control import client, protocol
 from vio4wd_agent.demo import hugepages
-from measure import listening, ms  # bench/measure.py
+from measure import listening, ms, start_agent  # bench/measure.py
 
-AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
 R = protocol.PortControlRequest
 
 
@@ -61,9 +59,7 @@ def main() -> int:
                                        os.path.join(tmp, "socks"), maps,
                                        os.path.join(tmp, "state"), zmq_dir,
                                        zmq_dir))
-    agent = subprocess.Popen([AGENT, "--config-file", conf],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    agent = start_agent(conf)
     pc_ep, stats_ep = "ipc://%s/pc" % zmq_dir, "ipc://%s/stats" % zmq_dir
     try:
         deadline = time.monotonic() + 60
@@ -73,7 +69,7 @@ def main() -> int:
             time.sleep(0.05)
         time.sleep(0.5)
         add, remove = [], []
-        path = os.path.join(tmp, "vhu-bench")
+        path = os.path.join(tmp, "socks", "vhu-bench")
         for _ in range(args.ops):
             t0 = time.perf_counter()
             answer = client.request(pc_ep, port(R.ADD_SOCK, path),
@@ -90,7 +86,7 @@ def main() -> int:
                 pass
             remove.append(time.perf_counter() - t0)
         for i in range(32):
-            msg = R(op=R.ADD_SOCK, vhost_path=os.path.join(tmp, "s%d" % i))
+            msg = R(op=R.ADD_SOCK, vhost_path=os.path.join(tmp, "socks", "s%d" % i))
             msg.pci_addrs.add(domain=0, bus=0x98, slot=i, function=0)
             answer = client.request(pc_ep, msg, protocol.PortControlResponse)
             assert answer.status == answer.OK, answer

@@ -26,37 +26,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-from vio4wd_agent.conf.settings import online_cpus
-from vio4wd_agent.demo import hugepages, testpmd
+from vio4wd_agent.demo import testpmd
 
-AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+from measure import STANDALONE, Machine, start_agent, stop_agent  # bench/
+
 RX_RE = re.compile(r"RX-packets:\s+(\d+)")
 
 
-class Bench:
+class Bench(Machine):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("v4wmany-", 1536)
         self.args = args
-        cpus = online_cpus()
-        self.main, self.worker = cpus[0], cpus[-1]
-        self.vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
-        self.tmp = tempfile.mkdtemp(prefix="v4wmany-")
-        self.huge = hugepages.Hugepages(os.path.join(self.tmp, "huge"), 1536)
-        self.huge_dir = self.huge.setup()
-        if self.huge_dir is None:
-            print("no hugepages (%s): using --no-huge" % self.huge.reason)
         self.seq = 0
-
-    def close(self) -> None:
-        self.huge.teardown()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run(self, busy: int, idle: int) -> list[float]:
         """Per busy relay, packets/s the VM received from it."""
@@ -73,22 +58,16 @@ class Bench:
                     "hugepage_dir = %s\nfile_prefix = v4wmany%d\n"
                     "expected_relays = %d\nlog_level = 3\n"
                     "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
-                    "[relay]\n%s\n"
-                    "[agent]\npid_file =\nstate_dir =\n"
-                    "[metrics]\nenabled = false\n[libvirt]\nenabled = false\n"
-                    "[control]\nport_control = none\nzmq_stats_ep =\n"
-                    "zmq_core_sched_ep =\nzmq_config_ep =\n"
+                    "[relay]\n%s\n%s"
                     % (self.worker, self.main, self.huge_dir or "", self.seq,
-                       n, d, "\n".join("static_vfs = %s" % v for v in vfs)))
+                       n, d, "\n".join("static_vfs = %s" % v for v in vfs),
+                       STANDALONE))
         vdevs = [testpmd.virtio_user_vdev(
-            os.path.join(d, "virtio-forwarder%d.sock" % i), server=True)
-            .replace("net_virtio_user0", "net_virtio_user%d" % i)
-            for i in range(n)]
+            os.path.join(d, "virtio-forwarder%d.sock" % i), server=True,
+            index=i) for i in range(n)]
         # The relays connect (and reconnect) to the VM's sockets; the VM
         # waits for them at start.
-        agent = subprocess.Popen([AGENT, "--config-file", conf],
-                                 stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+        agent = start_agent(conf)
         vm = testpmd.TestPmd(
             vdevs, lcores="0@%d,1@%d" % (self.vm_cpu, self.vm_cpu),
             file_prefix="v4wmanyvm%d" % self.seq, hugepage_dir=self.huge_dir,
@@ -109,11 +88,7 @@ class Bench:
             took = time.monotonic() - t0
             return [(a - b) / took for a, b in zip(after, before)]
         finally:
-            agent.send_signal(signal.SIGTERM)
-            try:
-                agent.wait(60)
-            except subprocess.TimeoutExpired:
-                agent.kill()
+            stop_agent(agent)
             vm.stop()
 
     @staticmethod

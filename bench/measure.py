@@ -1,10 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the benchmarks share: percentiles, a listening probe, a data plane
-on hugepages."""
+on hugepages, the machine's CPUs and hugepages, the agent as a process."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
+from typing import Any
 
+from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.demo import hugepages
 from vio4wd_agent.relay import eal
 from vio4wd_agent.relay.engine import RelayEngine
@@ -45,3 +53,51 @@ def start_on_hugepages(engine: RelayEngine, huge: hugepages.Hugepages,
         main_lcore=main, worker_cpus=[worker], file_prefix=prefix,
         memory=eal.MemoryPlan(huge_dir, 0, "bench"), log_level=3))
     return huge_dir
+
+
+AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+
+# The end of an agent configuration for a benchmark's relays: no pid file,
+# journal, metrics, libvirt, port control or ZeroMQ servers.
+STANDALONE = ("[agent]\npid_file =\nstate_dir =\n"
+              "[metrics]\nenabled = false\n[libvirt]\nenabled = false\n"
+              "[control]\nport_control = none\nzmq_stats_ep =\n"
+              "zmq_core_sched_ep =\nzmq_config_ep =\n")
+
+
+class Machine:
+    """The CPUs and hugepages of a benchmark: the main lcore on the first
+    CPU, the relay worker on the last, the VM on the one before it (on the
+    first too, with two CPUs); a scratch directory."""
+
+    def __init__(self, prefix: str, pages: int) -> None:
+        cpus = online_cpus()
+        self.main, self.worker = cpus[0], cpus[-1]
+        self.vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
+        self.huge = hugepages.Hugepages(os.path.join(self.tmp, "huge"), pages)
+        self.huge_dir = self.huge.setup()
+        if self.huge_dir is None:
+            print("no hugepages (%s): using --no-huge" % self.huge.reason)
+
+    def close(self) -> None:
+        self.huge.teardown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def start_agent(conf: str, env: dict[str, str] | None = None,
+                output: Any = subprocess.DEVNULL) -> subprocess.Popen:
+    """The installed agent on configuration file ``conf``."""
+    return subprocess.Popen([AGENT, "--config-file", conf], stdout=output,
+                            stderr=subprocess.STDOUT if output is not
+                            subprocess.DEVNULL else subprocess.DEVNULL,
+                            env=env)
+
+
+def stop_agent(agent: subprocess.Popen, timeout: float = 60) -> None:
+    agent.send_signal(signal.SIGTERM)
+    try:
+        agent.wait(timeout)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        agent.wait()

@@ -41,18 +41,17 @@ import collections.abc
 import math
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+import typing
 
-from vio4wd_agent.conf.settings import online_cpus
-from vio4wd_agent.demo import hugepages, testpmd
+from vio4wd_agent.demo import testpmd
 
-AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+from measure import STANDALONE, Machine, start_agent, stop_agent  # bench/
+
 OVS_VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 FAST_NS = 100.0
 DIRS = (("vf2vm", "VF->VM"), ("vm2vf", "VM->VF"))
@@ -63,29 +62,18 @@ def null_vdev(direction: str, size: int) -> str:
                                     else "")
 
 
-class Host:
+class Host(Machine):
     """CPUs, hugepages, the VM and the probe shared by all forwarders."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("v4wbench-", 1024)
         self.args = args
-        cpus = online_cpus()
-        self.main, self.worker = cpus[0], cpus[-1]
-        self.vm_cpu = cpus[-2] if len(cpus) > 2 else cpus[0]
-        self.tmp = tempfile.mkdtemp(prefix="v4wbench-")
-        self.huge = hugepages.Hugepages(os.path.join(self.tmp, "huge"), 1024)
-        self.huge_dir = self.huge.setup()
-        if self.huge_dir is None:
-            print("no hugepages (%s): using --no-huge" % self.huge.reason)
         self.pingpong = os.path.join(self.tmp, "pingpong")
         subprocess.run(["gcc", "-O2", "-pthread", "-o", self.pingpong,
                         os.path.join(os.path.dirname(__file__),
                                      "pingpong.c")], check=True)
         self.seq = 0
         self.last_switches: int | None = None
-
-    def close(self) -> None:
-        self.huge.teardown()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def window_dir(self) -> str:
         self.seq += 1
@@ -176,24 +164,17 @@ class Relay:
                     "hugepage_dir = %s\nfile_prefix = v4wbench%d\n"
                     "expected_relays = 1\nlog_level = 3\n"
                     "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
-                    "[relay]\nstatic_vfs = %s=0\n"
-                    "[agent]\npid_file =\nstate_dir =\n"
-                    "[metrics]\nenabled = false\n[libvirt]\nenabled = false\n"
-                    "[control]\nport_control = none\nzmq_stats_ep =\n"
-                    "zmq_core_sched_ep =\nzmq_config_ep =\n"
+                    "[relay]\nstatic_vfs = %s=0\n%s"
                     % (h.worker, h.main, h.huge_dir or "", h.seq, d,
-                       null_vdev(direction, size)))
-        agent = subprocess.Popen([AGENT, "--config-file", conf],
-                                 stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, env=self.env)
+                       null_vdev(direction, size), STANDALONE))
+        agent = start_agent(conf, env=self.env)
         try:
             return h.vm_rate(os.path.join(d, "virtio-forwarder0.sock"),
                              direction, size,
                              switches=lambda: worker_switches(
                                  agent.pid, h.worker))
         finally:
-            agent.send_signal(signal.SIGTERM)
-            agent.wait(30)
+            stop_agent(agent)
 
 
 class TestpmdIo:
@@ -318,35 +299,62 @@ def speed_split(rates: list[float]) -> float | None:
     return math.exp((lo[-1] + hi[0]) / 2)
 
 
-Window = tuple[int, int, str, str, float, tuple[float, float]]
+class Window(typing.NamedTuple):
+    round: int
+    size: int
+    direction: str
+    name: str                       # relay, relay+, testpmd, ovs
+    rate: float                     # packets/s
+    probes: tuple[float, float]     # ns, before and after
 
 
-def two_modes(got: list[Window], split: float, peer: str,
-              same: list[tuple[float, str]]) -> tuple[float, str]:
+def clusters(got: list[Window], split: float, peer: str,
+             pairs: list[tuple[float, Window, Window]]) -> str:
     """Bimodal rates: in each cluster, the relay's median rate over the
-    peer's, and the geometric mean of those weighted by the windows in
-    each (every window counts, not only pairs in the same cluster)."""
-    logs, weights, per = 0.0, 0, []
-    for m in ("high", "low"):
-        rel = [w[4] for w in got if w[3] == "relay" and
-               (w[4] >= split) == (m == "high")]
-        oth = [w[4] for w in got if w[3] == peer and
-               (w[4] >= split) == (m == "high")]
+    peer's, how many windows of each landed there, and the median ratio
+    of the pairs whose two windows both did."""
+    per = []
+    for high in (True, False):
+        m = "high" if high else "low"
+        rel = [w.rate for w in got if w.name == "relay" and
+               (w.rate >= split) == high]
+        oth = [w.rate for w in got if w.name == peer and
+               (w.rate >= split) == high]
         if not rel or not oth:
             per.append("%s: relay %d, %s %d windows" % (m, len(rel), peer,
                                                         len(oth)))
             continue
-        ratio = statistics.median(rel) / statistics.median(oth)
-        logs += math.log(ratio) * (len(rel) + len(oth))
-        weights += len(rel) + len(oth)
-        pairs = [x for x, t in same if t == m]
+        both = [x for x, a, b in pairs
+                if (a.rate >= split) == (b.rate >= split) == high]
         per.append("%s %.2f (relay %d, %s %d windows; %d same-mode pairs%s)"
-                   % (m, ratio, len(rel), peer, len(oth), len(pairs),
-                      ", median %.2f" % statistics.median(pairs)
-                      if pairs else ""))
-    value = math.exp(logs / weights) if weights else float("nan")
-    return value, "modes split at %.2f Mpps: %s" % (split / 1e6,
-                                                     "; ".join(per))
+                   % (m, statistics.median(rel) / statistics.median(oth),
+                      len(rel), peer, len(oth), len(both),
+                      ", median %.2f" % statistics.median(both)
+                      if both else ""))
+    return "modes split at %.2f Mpps: %s" % (split / 1e6, "; ".join(per))
+
+
+def ratio(got: list[Window], peer: str) -> tuple[float, str]:
+    """relay/peer over the rounds of one size and direction (see report)."""
+    rounds: dict[int, dict[str, Window]] = collections.defaultdict(dict)
+    for w in got:
+        rounds[w.round][w.name] = w
+    pairs = [(r["relay"].rate / r[peer].rate, r["relay"], r[peer])
+             for r in rounds.values() if "relay" in r and peer in r]
+    # Same mode by the probes: both windows fast, or both slow.
+    same = [x for x, a, b in pairs
+            if mode(a.probes) != "mixed" and
+            mode(a.probes) == mode(b.probes)]
+    if len(same) >= 3:
+        value, note = statistics.median(same), "%d same-mode pairs" % len(
+            same)
+    else:
+        value = statistics.median(x for x, _, _ in pairs)
+        note = "all %d pairs (%d same-mode)" % (len(pairs), len(same))
+    split = speed_split([w.rate for w in got])
+    if split is not None:
+        note += "; rates bimodal: " + clusters(got, split, peer, pairs)
+    return value, note
 
 
 def report(windows: list[Window], names: list[str],
@@ -357,63 +365,29 @@ def report(windows: list[Window], names: list[str],
     themselves fall into two clusters (speed_split), the ratio within
     each cluster and how many windows of each forwarder landed in the
     high one are added: a diagnostic, not the ratio (a forwarder that is
-    faster also lands in the high cluster more often)."""
-    by_key: dict[tuple[int, str], list[Window]] = collections.defaultdict(
-        list)
-    for w in windows:
-        by_key[(w[1], w[2])].append(w)
-    lines = []
+    faster also lands in the high cluster more often).  The relay/testpmd
+    64-byte line comes last, bare, its notes on the line before it."""
+    lines, last = [], []
     for peer in names[1:]:
         for size in sizes:
             parts, notes = [], []
             for direction, label in DIRS:
-                got = by_key.get((size, direction))
+                got = [w for w in windows
+                       if (w.size, w.direction) == (size, direction)]
                 if not got:
                     continue
-                rounds: dict[int, dict[str, Window]] = \
-                    collections.defaultdict(dict)
-                for w in got:
-                    rounds[w[0]][w[3]] = w
-                pairs = [(r["relay"][4] / r[peer][4], r["relay"],
-                          r[peer]) for r in rounds.values()
-                         if "relay" in r and peer in r]
-                # Same mode by the probes: both windows fast, or both slow.
-                same = [x for x, a, b in pairs
-                        if mode(a[5]) != "mixed" and
-                        mode(a[5]) == mode(b[5])]
-                if len(same) >= 3:
-                    value = statistics.median(same)
-                    note = "%d same-mode pairs" % len(same)
-                else:
-                    value = statistics.median(x for x, _, _ in pairs)
-                    note = "all %d pairs (%d same-mode)" % (len(pairs),
-                                                            len(same))
-                split = speed_split([w[4] for w in got])
-                if split is not None:
-                    by_rate = [(x, "high" if a[4] >= split else "low")
-                               for x, a, b in pairs
-                               if (a[4] >= split) == (b[4] >= split)]
-                    note += "; rates bimodal: " + two_modes(
-                        got, split, peer, by_rate)[1]
+                value, note = ratio(got, peer)
                 parts.append("%s=%.2f" % (label, value))
                 notes.append("%s: %s" % (label, note))
             if not parts:
                 continue
-            head = "relay/%s" % peer
-            if not (peer == "testpmd" and size == 64):
-                head += " %dB" % size
-            lines.append((peer == "testpmd" and size == 64,
-                          "%s %s   [%s]" % (head, " ".join(parts),
-                                            "; ".join(notes)),
-                          "%s %s" % (head, " ".join(parts))))
-    out = []
-    # The relay/testpmd 64-byte line is printed last, bare (its notes just
-    # before it).
-    for last, text, bare in sorted(lines, key=lambda x: x[0]):
-        if last:
-            out.append("(%s)" % text.split("[", 1)[1].rstrip("]"))
-        out.append(bare if last else text)
-    return out
+            if peer == "testpmd" and size == 64:
+                last = ["(%s)" % "; ".join(notes),
+                        "relay/testpmd %s" % " ".join(parts)]
+            else:
+                lines.append("relay/%s %dB %s   [%s]" % (
+                    peer, size, " ".join(parts), "; ".join(notes)))
+    return lines + last
 
 
 def replay(path: str) -> int:
@@ -434,8 +408,9 @@ def replay(path: str) -> int:
             for name, rate, p0, p1 in item.findall(m.group(4)):
                 if name not in names:
                     names.append(name)
-                windows.append((int(m.group(1)), size, m.group(3), name,
-                                float(rate) * 1e6, (float(p0), float(p1))))
+                windows.append(Window(int(m.group(1)), size, m.group(3),
+                                      name, float(rate) * 1e6,
+                                      (float(p0), float(p1))))
     for line in report(windows, names, sizes):
         print(line)
     return 0
@@ -479,8 +454,6 @@ def main() -> int:
         systems.append(Relay(host, dict(v.split("=", 1)
                                         for v in args.variant), "relay+"))
     windows: list[Window] = []
-    rates: dict[tuple[str, int, str], list[float]] = \
-        collections.defaultdict(list)
     switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
     try:
         for rnd in range(max(args.rounds, args.large_rounds)):
@@ -497,11 +470,9 @@ def main() -> int:
                         before = host.probe()
                         got[system.name] = system.window(direction, size)
                         probes[system.name] = (before, host.probe())
-                        rates[(system.name, size, direction)].append(
-                            got[system.name])
-                        windows.append((rnd + 1, size, direction,
-                                        system.name, got[system.name],
-                                        probes[system.name]))
+                        windows.append(Window(rnd + 1, size, direction,
+                                              system.name, got[system.name],
+                                              probes[system.name]))
                         if system.name == "relay" and \
                                 host.last_switches is not None:
                             switches[(size, direction)].append(
@@ -516,9 +487,10 @@ def main() -> int:
     finally:
         host.close()
     print()
-    for (name, size, direction), values in sorted(rates.items()):
-        print("median %s %dB %s: %.2f Mpps" % (
-            name, size, direction, statistics.median(values) / 1e6))
+    for key in sorted({(w.name, w.size, w.direction) for w in windows}):
+        print("median %s %dB %s: %.2f Mpps" % (*key, statistics.median(
+            w.rate for w in windows if (w.name, w.size, w.direction) == key)
+            / 1e6))
     for (size, direction), values in sorted(switches.items()):
         print("relay worker voluntary context switches per %.0f s window, "
               "%dB %s: median %d, max %d" % (

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -48,11 +49,19 @@ from vio4wd_agent.demo import netns  # noqa: E402
 from tests.functional.domains import Nic, domain_xml  # noqa: E402
 from tests.functional.libvirtd import Libvirtd  # noqa: E402
 from tests.functional.ovsdb_server import OvsdbServer  # noqa: E402
-from measure import listening, ms  # noqa: E402  (bench/measure.py)
-
-AGENT = os.path.join(os.path.dirname(sys.executable), "vio4wd-agent")
+from measure import listening, ms, start_agent  # noqa: E402  (bench/)
 
 
+
+
+
+def until(done: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll ``done`` every 0.5 ms; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out: see the agent log")
+        time.sleep(0.0005)
 
 
 def main() -> int:
@@ -76,14 +85,15 @@ def main() -> int:
                 "[vhost]\nsocket_dir = %s\n"
                 "[agent]\npid_file =\nstate_dir =\n[metrics]\nenabled = "
                 "false\n[control]\nport_control = ovsdb\n"
+                # the VF stand-in is a veth: af_packet devargs
+                "allow_devargs = true\n"
                 "zmq_stats_ep = ipc://%s/stats\nzmq_core_sched_ep =\n"
                 "zmq_config_ep =\n[ovsdb]\nconnection = %s\n"
                 "[libvirt]\nuri = %s\nhook_socket = %s\nstopped_grace = 0\n" % (
                     cpus[-1], cpus[0], socks, zmq_dir, ovs.remote, lv.uri,
                     lv.hook_socket))
     log = open(os.path.join(tmp, "agent.log"), "w")
-    agent = subprocess.Popen([AGENT, "--config-file", conf], stdout=log,
-                             stderr=subprocess.STDOUT)
+    agent = start_agent(conf, output=log)
     stats_ep = "ipc://%s/stats" % zmq_dir
 
     def relay_ids() -> dict[int, str]:
@@ -105,14 +115,12 @@ def main() -> int:
             t0 = time.perf_counter()
             ovs.vsctl("--no-wait", "set", "Interface", "v4wwa",
                       "external_ids:virtio_forwarder=1")
-            while 1 not in relay_ids():
-                time.sleep(0.0005)
+            until(lambda: 1 in relay_ids())
             o_add.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             ovs.vsctl("--no-wait", "remove", "Interface", "v4wwa",
                       "external_ids", "virtio_forwarder")
-            while 1 in relay_ids():
-                time.sleep(0.0005)
+            until(lambda: 1 not in relay_ids())
             o_del.append(time.perf_counter() - t0)
 
         conn = lv.conn()
@@ -126,13 +134,11 @@ def main() -> int:
         for _ in range(0 if args.only == "ovsdb" else args.events):
             t0 = time.perf_counter()
             dom = conn.defineXML(xml)
-            while not listening(sock):
-                time.sleep(0.0005)
+            until(lambda: listening(sock))
             l_add.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             dom.undefine()
-            while os.path.exists(sock):
-                time.sleep(0.0005)
+            until(lambda: not os.path.exists(sock))
             l_del.append(time.perf_counter() - t0)
         conn.close()
         hook = os.path.join(lv.base, "etc", "hooks", "qemu.d", "vio4wd")
@@ -148,8 +154,7 @@ def main() -> int:
                 raise SystemExit("the hook returned before the socket")
             subprocess.run([hook, "hook-bench", "release", "end", "-"],
                            input=xml, text=True, check=True)
-            while os.path.exists(sock):
-                time.sleep(0.0005)
+            until(lambda: not os.path.exists(sock))
         n = args.events
         for label, values in (
                 ("OVSDB key set -> relay with VF", o_add),

@@ -154,8 +154,7 @@ def start_vm(socket_path: str | list[str], hugepage_dir: str | None,
     caller stops it."""
     paths = [socket_path] if isinstance(socket_path, str) else socket_path
     vdevs = [testpmd.virtio_user_vdev(p, server=server, mac=mac,
-                                      queues=queues)
-             .replace("net_virtio_user0", "net_virtio_user%d" % i)
+                                      queues=queues, index=i)
              for i, p in enumerate(paths)]
     # Both VM lcores on the VM's CPU: a main lcore parked on the relay's
     # worker CPU can be starved there for seconds, which shows up as a VM

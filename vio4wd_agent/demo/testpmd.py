@@ -59,8 +59,11 @@ def memory_args(hugepage_dir: str | None, memory_mb: int = 512) -> list[str]:
 
 def virtio_user_vdev(socket_path: str, *, server: bool = False,
                      queues: int = 1, mac: str | None = None,
-                     extra: str = "") -> str:
-    vdev = "net_virtio_user0,path=%s,queues=%d" % (socket_path, queues)
+                     extra: str = "", index: int = 0) -> str:
+    """A virtio-user port on ``socket_path``; ``index`` numbers the ports
+    of a VM that has several."""
+    vdev = "net_virtio_user%d,path=%s,queues=%d" % (index, socket_path,
+                                                     queues)
     if server:
         vdev += ",server=1"
     if mac:
