@@ -13,24 +13,33 @@ OVS-DPDK, forwarding between the same devices.
 - the forwarding core (relay worker, testpmd forwarding lcore, OVS PMD
   thread) on the last CPU, the VM on the other.
 
-Method.  Every window starts fresh processes (hugepages for all of them
-when the machine can give some), warms up, then samples the VM's counter
-every 0.25 s; its rate is the median sample.  The forwarders take turns
-within a round (rotating the order each round).  These VMs are bimodal:
-the host moves the vCPUs, and a cache-line hand-off between the two CPUs
-takes ~55 ns (fast mode) or ~250 ns (slow), for seconds at a time.  Every
-window is bracketed by a ping-pong probe (bench/pingpong.c) while the CPUs
-are idle: both probes fast or both slow tag the window with that mode,
-anything else as mixed.  A pair of windows (relay and peer, same round)
-is a same-mode pair when both carry the same tag, fast or slow; each
-ratio printed is the median over the same-mode pairs (with the fast and
-slow medians beside it), or over all pairs when fewer than three matched
-(it says which).
+Method (default, ``--method interleave``).  These VMs are bimodal: the
+host moves the vCPUs, and a cache-line hand-off between the two CPUs
+takes ~55 ns (fast mode) or ~250 ns (slow), for seconds at a time, so two
+forwarders measured seconds apart are often measured in different modes.
+So every forwarder is started with its own VM at once, and the pairs take
+turns: one runs while the others are stopped with SIGSTOP, for a slice of
+``--slice`` s counted after ``--settle`` s; a cycle gives each pair one
+slice (the order rotates per cycle), and the ratio of a cycle's two
+slices, a fraction of a second apart, is measured in one mode.  The
+printed ratio is the median over all cycles of all runs; each run starts
+every process afresh (``--runs``), and the per-run medians beside it show
+whether a process's own start (its memory, say) mattered.
+
+``--method windows`` is the earlier method: fresh processes per 5 s
+window, the forwarders one after the other, every window bracketed by a
+ping-pong probe (bench/pingpong.c) while the CPUs are idle: both probes
+fast or both slow tag the window with that mode, anything else as mixed;
+the ratio is the median over pairs (relay and peer, same round) with the
+same tag, or over all pairs when fewer than three matched (it says
+which).  Its pairs are seconds apart and the probes miss mode changes
+during a window: its ratios scatter far more than interleaved cycles do.
 
 Usage (root):
-    .venv/bin/python bench/relay_throughput.py [--rounds 16]
-        [--large-rounds 8] [--window 5] [--peers testpmd,ovs]
-        [--sizes 64,1518] [--directions vf2vm,vm2vf]
+    .venv/bin/python bench/relay_throughput.py [--runs 6] [--cycles 10]
+        [--peers testpmd,ovs] [--sizes 64,1518] [--directions vf2vm,vm2vf]
+        [--variant NAME=VALUE] [--method windows [--rounds 16]
+        [--large-rounds 8] [--window 5]] [--replay LOG]
 The last line is always ``relay/testpmd VF->VM=x.xx VM->VF=y.yy`` (64 B).
 """
 from __future__ import annotations
@@ -87,17 +96,14 @@ class Host(Machine):
                              capture_output=True, text=True, check=True)
         return float(out.stdout)
 
-    def vm_rate(self, sock: str, direction: str, size: int,
-                switches: "collections.abc.Callable[[], int] | None" = None
-                ) -> float:
-        """Start the VM (vhost-user server) on ``sock``: packets/s.
-        ``switches``: reads the forwarder's voluntary context switches;
-        those made during the window go to ``self.last_switches``."""
+    def start_vm(self, sock: str, direction: str, size: int,
+                 prefix: str) -> testpmd.TestPmd:
+        """The VM (vhost-user server on ``sock``), its link up, receiving
+        (VF->VM) or sending ``size``-byte frames (VM->VF)."""
         vm = testpmd.TestPmd(
             [testpmd.virtio_user_vdev(sock, server=True)],
             lcores="0@%d,1@%d" % (self.vm_cpu, self.vm_cpu),
-            file_prefix="v4wbvm%d" % self.seq, hugepage_dir=self.huge_dir,
-            mbufs=16384)
+            file_prefix=prefix, hugepage_dir=self.huge_dir, mbufs=16384)
         vm.start(timeout=90)
         try:
             deadline = time.monotonic() + 30
@@ -109,21 +115,64 @@ class Host(Machine):
                 vm.forward("rxonly")
             else:
                 vm.forward("txonly", "set txpkts %d" % size)
+        except BaseException:
+            vm.stop()
+            raise
+        return vm
+
+    def vm_rate(self, run: "Running", direction: str, size: int) -> float:
+        """A VM on the forwarder ``run``: its packets/s (median of 0.25 s
+        samples).  The forwarder's voluntary context switches during the
+        window go to ``self.last_switches`` when it can count them."""
+        vm = self.start_vm(run.sock, direction, size, "v4wbvm%d" % self.seq)
+        try:
             time.sleep(self.args.warmup)
-            key = "rx_packets" if direction == "vf2vm" else "tx_packets"
             samples = []
-            sw0 = switches() if switches else 0
-            t0, s0 = time.monotonic(), getattr(vm.port_stats(), key)
+            sw0 = run.switches() if run.switches else 0
+            t0, s0 = time.monotonic(), vm_count(vm, direction)
             end = t0 + self.args.window
             while t0 < end:
                 time.sleep(0.25)
-                t1, s1 = time.monotonic(), getattr(vm.port_stats(), key)
+                t1, s1 = time.monotonic(), vm_count(vm, direction)
                 samples.append((s1 - s0) / (t1 - t0))
                 t0, s0 = t1, s1
-            self.last_switches = (switches() - sw0) if switches else None
+            self.last_switches = (run.switches() - sw0) if run.switches \
+                else None
             return statistics.median(samples)
         finally:
             vm.stop()
+
+
+def vm_count(vm: testpmd.TestPmd, direction: str) -> int:
+    """What the VM received (VF->VM) or what the forwarder took from it."""
+    stats = vm.port_stats()
+    return stats.rx_packets if direction == "vf2vm" else stats.tx_packets
+
+
+class Running(typing.NamedTuple):
+    """A forwarder started for one size and direction."""
+    sock: str                                    # the VM connects here
+    pids: list[int]                              # its processes
+    close: "collections.abc.Callable[[], None]"
+    switches: "collections.abc.Callable[[], int] | None" = None
+
+
+class Forwarder:
+    name = ""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def start(self, direction: str, size: int) -> Running:
+        raise NotImplementedError
+
+    def window(self, direction: str, size: int) -> float:
+        """Fresh forwarder and VM, one window: the VM's packets/s."""
+        run = self.start(direction, size)
+        try:
+            return self.host.vm_rate(run, direction, size)
+        finally:
+            run.close()
 
 
 def worker_switches(pid: int, cpu: int) -> int:
@@ -146,16 +195,16 @@ def worker_switches(pid: int, cpu: int) -> int:
     raise RuntimeError("no thread %s in process %d" % (name, pid))
 
 
-class Relay:
+class Relay(Forwarder):
     name = "relay"
 
     def __init__(self, host: Host, env: dict[str, str] | None = None,
                  name: str = "relay") -> None:
-        self.host = host
+        super().__init__(host)
         self.env = dict(os.environ, **(env or {}))
         self.name = name
 
-    def window(self, direction: str, size: int) -> float:
+    def start(self, direction: str, size: int) -> Running:
         h = self.host
         d = h.window_dir()
         conf = os.path.join(d, "agent.conf")
@@ -168,22 +217,15 @@ class Relay:
                     % (h.worker, h.main, h.huge_dir or "", h.seq, d,
                        null_vdev(direction, size), STANDALONE))
         agent = start_agent(conf, env=self.env)
-        try:
-            return h.vm_rate(os.path.join(d, "virtio-forwarder0.sock"),
-                             direction, size,
-                             switches=lambda: worker_switches(
-                                 agent.pid, h.worker))
-        finally:
-            stop_agent(agent)
+        return Running(os.path.join(d, "virtio-forwarder0.sock"),
+                       [agent.pid], lambda: stop_agent(agent),
+                       lambda: worker_switches(agent.pid, h.worker))
 
 
-class TestpmdIo:
+class TestpmdIo(Forwarder):
     name = "testpmd"
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
-
-    def window(self, direction: str, size: int) -> float:
+    def start(self, direction: str, size: int) -> Running:
         h = self.host
         sock = os.path.join(h.window_dir(), "vhost0.sock")
         fwd = testpmd.TestPmd(
@@ -195,24 +237,26 @@ class TestpmdIo:
         fwd.start()
         try:
             fwd.cmd("start")
-            return h.vm_rate(sock, direction, size)
-        finally:
+        except BaseException:
             fwd.stop()
+            raise
+        assert fwd.pid is not None
+        return Running(sock, [fwd.pid], fwd.stop)
 
 
-class OvsDpdk:
+class OvsDpdk(Forwarder):
     """ovsdb-server + ovs-vswitchd-dpdk, a netdev bridge with the null
     port and a dpdkvhostuserclient port, and one flow each way."""
 
     name = "ovs"
 
     def __init__(self, host: Host) -> None:
-        self.host = host
+        super().__init__(host)
         if not os.path.exists(OVS_VSWITCHD):
             raise SystemExit("OVS-DPDK missing: apt-get install "
                              "openvswitch-switch-dpdk (make bench does)")
 
-    def window(self, direction: str, size: int) -> float:
+    def start(self, direction: str, size: int) -> Running:
         h = self.host
         d = h.window_dir()
         env = dict(os.environ, OVS_RUNDIR=d, OVS_LOGDIR=d, OVS_DBDIR=d)
@@ -221,6 +265,26 @@ class OvsDpdk:
 
         def run(*cmd: str) -> None:
             subprocess.run(cmd, env=env, check=True, capture_output=True)
+
+        def pid(name: str) -> int | None:
+            try:
+                with open(os.path.join(d, name + ".pid")) as f:
+                    return int(f.read())
+            except (OSError, ValueError):
+                return None
+
+        def close() -> None:
+            for name in ("vswitchd", "ovsdb"):
+                p = pid(name)
+                if p is None:
+                    continue
+                try:
+                    os.kill(p, signal.SIGTERM)
+                    for _ in range(100):
+                        os.kill(p, 0)
+                        time.sleep(0.05)
+                except OSError:
+                    pass
 
         run("ovsdb-tool", "create", d + "/conf.db",
             "/usr/share/openvswitch/vswitch.ovsschema")
@@ -254,18 +318,11 @@ class OvsDpdk:
                 "in_port=null0,actions=output:vhu0")
             run("ovs-ofctl", "add-flow", "br0",
                 "in_port=vhu0,actions=output:null0")
-            return h.vm_rate(sock, direction, size)
-        finally:
-            for pidfile in ("vswitchd.pid", "ovsdb.pid"):
-                try:
-                    with open(os.path.join(d, pidfile)) as f:
-                        pid = int(f.read())
-                    os.kill(pid, signal.SIGTERM)
-                    for _ in range(100):
-                        os.kill(pid, 0)
-                        time.sleep(0.05)
-                except (OSError, ValueError):
-                    pass
+        except BaseException:
+            close()
+            raise
+        return Running(sock, [p for p in (pid("vswitchd"), pid("ovsdb"))
+                              if p is not None], close)
 
 
 def mode(probes: tuple[float, float]) -> str:
@@ -390,6 +447,125 @@ def report(windows: list[Window], names: list[str],
     return lines + last
 
 
+class Slice(typing.NamedTuple):
+    run: int
+    cycle: int
+    size: int
+    direction: str
+    name: str
+    rate: float                     # packets/s
+    switches: int | None = None     # the worker's voluntary ones, if known
+
+
+def pause(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def interleaved(host: Host, systems: list[Forwarder], run_no: int,
+                direction: str, size: int) -> list[Slice]:
+    """Every forwarder with its own VM, all started at once; only one
+    pair runs at a time (the others are stopped with SIGSTOP).  In each
+    cycle every pair runs for one slice (the order rotates per cycle): a
+    slice gives the running pair ``--settle`` s, then counts the VM's
+    packets for ``--slice`` s.  The next pair is resumed before the last
+    one is stopped, so the CPUs never idle and the host has no reason to
+    move them.  Slices of one cycle are a fraction of a second apart:
+    whatever mode the host puts the CPUs in, both forwarders see it."""
+    args = host.args
+    pairs: list[tuple[Forwarder, Running, testpmd.TestPmd | None]] = []
+    runs: dict[str, Running] = {}
+    pids: dict[str, list[int]] = {}
+    out: list[Slice] = []
+    try:
+        for system in systems:
+            fwd = system.start(direction, size)
+            pairs.append((system, fwd, None))
+            runs[system.name] = fwd
+            vm = host.start_vm(fwd.sock, direction, size,
+                               "v4wbvm%d" % host.seq)
+            pairs[-1] = (system, fwd, vm)
+            assert vm.pid is not None
+            pids[system.name] = fwd.pids + [vm.pid]
+            pause(pids[system.name], signal.SIGSTOP)
+        vms = {system.name: vm for system, _, vm in pairs}
+        running: str | None = None
+        for cycle in range(args.cycles):
+            k = cycle % len(systems)
+            for system in systems[k:] + systems[:k]:
+                pause(pids[system.name], signal.SIGCONT)
+                if running not in (None, system.name):
+                    pause(pids[running], signal.SIGSTOP)
+                running = system.name
+                vm = vms[system.name]
+                assert vm is not None
+                count = runs[system.name].switches
+                time.sleep(args.settle)
+                sw0 = count() if count else 0
+                t0, c0 = time.monotonic(), vm_count(vm, direction)
+                time.sleep(args.slice)
+                t1, c1 = time.monotonic(), vm_count(vm, direction)
+                out.append(Slice(run_no, cycle + 1, size, direction,
+                                 system.name, (c1 - c0) / (t1 - t0),
+                                 count() - sw0 if count else None))
+            print("run %d %dB %s cycle %d: %s" % (
+                run_no, size, direction, cycle + 1, " ".join(
+                    "%s %.2f Mpps" % (x.name, x.rate / 1e6)
+                    for x in out[-len(systems):])), flush=True)
+    finally:
+        for system, fwd, vm in pairs:
+            pause(pids.get(system.name, []), signal.SIGCONT)
+            if vm is not None:
+                vm.stop()
+            fwd.close()
+    return out
+
+
+def slice_report(slices: list[Slice], names: list[str],
+                 sizes: list[int]) -> list[str]:
+    """relay/peer: the median over cycles of the two slices' ratio; each
+    run's median beside it (a run restarts every process: if those
+    differ, the processes' own placement matters, not only the CPUs'
+    mode), and in how many cycles the relay was ahead."""
+    lines, last = [], []
+    for peer in names[1:]:
+        for size in sizes:
+            parts, notes = [], []
+            for direction, label in DIRS:
+                cycles: dict[tuple[int, int], dict[str, float]] = \
+                    collections.defaultdict(dict)
+                for x in slices:
+                    if (x.size, x.direction) == (size, direction):
+                        cycles[(x.run, x.cycle)][x.name] = x.rate
+                ratios = {key: c["relay"] / c[peer]
+                          for key, c in cycles.items()
+                          if c.get("relay") and c.get(peer)}
+                if not ratios:
+                    continue
+                runs = sorted({r for r, _ in ratios})
+                per_run = ["%.2f" % statistics.median(
+                    v for (r, _), v in ratios.items() if r == run)
+                    for run in runs]
+                parts.append("%s=%.2f" % (label,
+                                          statistics.median(ratios.values())))
+                notes.append("%s: %d cycles, relay ahead in %d; per run %s"
+                             % (label, len(ratios),
+                                sum(v > 1 for v in ratios.values()),
+                                " ".join(per_run)))
+            if not parts:
+                continue
+            if peer == "testpmd" and size == 64:
+                last = ["(%s)" % "; ".join(notes),
+                        "relay/testpmd %s" % " ".join(parts)]
+            else:
+                lines.append("relay/%s %dB %s   [%s]" % (
+                    peer, size, " ".join(parts), "; ".join(notes)))
+    return lines + last
+
+
 def replay(path: str) -> int:
     """Print the summary again from a saved output (the round lines)."""
     pattern = re.compile(r"round (\d+) (\d+)B (\w+): (.*)")
@@ -411,7 +587,59 @@ def replay(path: str) -> int:
                 windows.append(Window(int(m.group(1)), size, m.group(3),
                                       name, float(rate) * 1e6,
                                       (float(p0), float(p1))))
-    for line in report(windows, names, sizes):
+    if windows:
+        for line in report(windows, names, sizes):
+            print(line)
+        return 0
+    cyc = re.compile(r"run (\d+) (\d+)B (\w+) cycle (\d+): (.*)")
+    rate = re.compile(r"([\w+]+) ([\d.]+) Mpps")
+    slices: list[Slice] = []
+    with open(path) as f:
+        for line in f:
+            m = cyc.match(line)
+            if not m:
+                continue
+            size = int(m.group(2))
+            if size not in sizes:
+                sizes.append(size)
+            for name, value in rate.findall(m.group(5)):
+                if name not in names:
+                    names.append(name)
+                slices.append(Slice(int(m.group(1)), int(m.group(4)), size,
+                                    m.group(3), name, float(value) * 1e6))
+    if "relay" in names:
+        names.remove("relay")
+        names.insert(0, "relay")
+    for line in slice_report(slices, names, sizes):
+        print(line)
+    return 0
+
+
+def interleave_main(host: Host, systems: list[Forwarder], sizes: list[int],
+                    args: argparse.Namespace) -> int:
+    slices: list[Slice] = []
+    try:
+        for run_no in range(1, args.runs + 1):
+            for size in sizes:
+                for direction, _ in DIRS:
+                    if direction in args.directions.split(","):
+                        slices += interleaved(host, systems, run_no,
+                                              direction, size)
+    finally:
+        host.close()
+    print()
+    for key in sorted({(x.name, x.size, x.direction) for x in slices}):
+        print("median %s %dB %s: %.2f Mpps" % (*key, statistics.median(
+            x.rate for x in slices if (x.name, x.size, x.direction) == key)
+            / 1e6))
+        values = [x.switches for x in slices if x.switches is not None and
+                  (x.name, x.size, x.direction) == key]
+        if values:
+            print("  %s worker voluntary context switches per %.1f s slice: "
+                  "median %d, max %d" % (key[0], args.slice,
+                                         statistics.median(values),
+                                         max(values)))
+    for line in slice_report(slices, [s.name for s in systems], sizes):
         print(line)
     return 0
 
@@ -436,6 +664,20 @@ def main() -> int:
                         help="also run the relay with this environment "
                         "variable set (a peer named relay+, for A/B tests "
                         "of a data-plane change)")
+    parser.add_argument("--method", choices=("interleave", "windows"),
+                        default="interleave",
+                        help="interleave: all forwarders up at once, "
+                        "taking turns in short slices (default); windows: "
+                        "fresh processes per window, probes around each")
+    parser.add_argument("--runs", type=int, default=6,
+                        help="interleave: process restarts per size and "
+                        "direction")
+    parser.add_argument("--cycles", type=int, default=10,
+                        help="interleave: slices per forwarder and run")
+    parser.add_argument("--slice", type=float, default=0.5,
+                        help="interleave: seconds counted per slice")
+    parser.add_argument("--settle", type=float, default=0.1,
+                        help="interleave: seconds before counting")
     parser.add_argument("--replay", metavar="LOG",
                         help="summarize a saved output again; run nothing")
     args = parser.parse_args()
@@ -453,6 +695,8 @@ def main() -> int:
     if args.variant:
         systems.append(Relay(host, dict(v.split("=", 1)
                                         for v in args.variant), "relay+"))
+    if args.method == "interleave":
+        return interleave_main(host, systems, sizes, args)
     windows: list[Window] = []
     switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
     try:
