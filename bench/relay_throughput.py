@@ -516,12 +516,41 @@ def interleaved(host: Host, systems: list[Forwarder], run_no: int,
                     "%s %.2f Mpps" % (x.name, x.rate / 1e6)
                     for x in out[-len(systems):])), flush=True)
     finally:
+        # One pair at a time, the others stopped: a pair that shuts down
+        # while the others poll may take its time (seen: a VM's last
+        # thread still running 30 s after SIGKILL).
+        for system, _, _ in pairs:
+            pause(pids.get(system.name, []), signal.SIGSTOP)
         for system, fwd, vm in pairs:
             pause(pids.get(system.name, []), signal.SIGCONT)
-            if vm is not None:
-                vm.stop()
-            fwd.close()
+            try:
+                if vm is not None:
+                    vm.stop()
+            except subprocess.TimeoutExpired:
+                print("%s's VM did not quit: %s" % (
+                    system.name, thread_states(vm.pid if vm else None)),
+                    flush=True)
+            finally:
+                fwd.close()
     return out
+
+
+def thread_states(pid: int | None) -> str:
+    """State and wait channel of each thread of ``pid`` (diagnostics)."""
+    out = []
+    try:
+        for tid in sorted(os.listdir("/proc/%d/task" % pid)):
+            base = "/proc/%d/task/%s/" % (pid, tid)
+            with open(base + "stat") as f:
+                stat = f.read()
+            with open(base + "wchan") as f:
+                wchan = f.read()
+            out.append("%s %s %s" % (stat[stat.index("(") + 1:
+                                          stat.rindex(")")],
+                                     stat[stat.rindex(")") + 2], wchan))
+    except (OSError, TypeError, ValueError):
+        pass
+    return "; ".join(out) or "gone"
 
 
 def slice_report(slices: list[Slice], names: list[str],

@@ -224,13 +224,6 @@ v4w_eal_init(int argc, char **argv)
 				"one CPU besides the main lcore");
 	}
 	v4w_retry_tsc = rte_get_tsc_hz() / 1000000 * V4W_RETRY_US;
-	{
-		/* V4W_GATHER_NS: for A/B runs of the benchmark only. */
-		const char *ns = getenv("V4W_GATHER_NS");
-
-		v4w_gather_tsc = rte_get_tsc_hz() / 1000 *
-			(ns ? strtoull(ns, NULL, 10) : V4W_GATHER_NS) / 1000000;
-	}
 	ret = workers_start();
 	if (ret < 0)
 		return ret;

@@ -42,17 +42,6 @@ const char *v4w_dpdk_said(void);
 #define V4W_RETRY_US 5000
 
 /*
- * A VM->VF direction that found less than a full burst on the guest's
- * ring is not polled again for this long: the VM fills more of its ring
- * meanwhile, so each dequeue takes more packets and the two CPUs hand the
- * ring's cache lines back and forth less often (VM->VF 64 B: 1.08-1.14x,
- * better in 20 of 27 paired windows; the same wait on VF->VM, before
- * retrying a full guest ring, made no difference and is not done).
- * Other directions on the worker are polled meanwhile.
- */
-#define V4W_GATHER_NS 1000
-
-/*
  * One direction of a relay.  Everything above `relay` is written only by
  * the worker that currently owns the direction; the control thread reads
  * the counters with relaxed atomic loads.
@@ -75,7 +64,6 @@ struct v4w_dir {
 	/* Idle directions are polled less often (the owner's own state). */
 	uint16_t empty;           /* polls in a row that moved nothing */
 	uint16_t skip;            /* rounds to pass before the next poll */
-	uint64_t not_before;      /* gathering: no poll before this TSC */
 	struct v4w_queue_stats q[V4W_MAX_QUEUES];
 
 	struct v4w_relay *relay;
@@ -183,7 +171,6 @@ struct v4w_worker {
 extern struct rte_rcu_qsbr *v4w_qsv;
 extern struct v4w_worker v4w_workers_tbl[RTE_MAX_LCORE];
 extern uint64_t v4w_retry_tsc;
-extern uint64_t v4w_gather_tsc;
 
 int v4w_worker_main(void *arg);
 bool v4w_is_worker(int lcore);

@@ -32,7 +32,6 @@
 struct rte_rcu_qsbr *v4w_qsv;
 struct v4w_worker v4w_workers_tbl[RTE_MAX_LCORE];
 uint64_t v4w_retry_tsc;
-uint64_t v4w_gather_tsc;
 
 /*
  * A worker naps only once none of its directions has moved a packet for
@@ -501,27 +500,19 @@ fwd_vm_to_vf(struct v4w_dir *d)
 	return work;
 }
 
-/* `now`: the TSC when the round began (one read per round, not per
- * direction).  `napping`: the worker slept before this round; every
- * direction is polled then (a skipped round would cost a whole nap). */
+/* `napping`: the worker slept before this round; every direction is
+ * polled then (a skipped round would cost a whole nap). */
 static inline unsigned int
-poll_dir(struct v4w_dir *d, uint64_t now, bool napping)
+poll_dir(struct v4w_dir *d, bool napping)
 {
 	unsigned int work;
 
-	if (!napping) {
-		if (d->skip != 0) {
-			d->skip--;
-			return 0;
-		}
-		/* Gathering (see V4W_GATHER_NS). */
-		if (now < d->not_before)
-			return 0;
+	if (!napping && d->skip != 0) {
+		d->skip--;
+		return 0;
 	}
 	d->skip = 0;
 	work = d->dir == V4W_VF_TO_VM ? fwd_vf_to_vm(d) : fwd_vm_to_vf(d);
-	if (d->dir == V4W_VM_TO_VF && work != 0 && work < V4W_BURST)
-		d->not_before = now + v4w_gather_tsc;
 	if (work != 0 || d->held_n != 0) {
 		d->empty = 0;
 	} else if (d->empty < V4W_DIR_IDLE_POLLS) {
@@ -575,7 +566,7 @@ v4w_worker_main(void *arg)
 			struct v4w_dir *d = __atomic_load_n(&tl->dir[i],
 							    __ATOMIC_RELAXED);
 
-			work += poll_dir(d, t0, napping);
+			work += poll_dir(d, napping);
 		}
 		/* Nothing from `tl` is referenced past this point. */
 		rte_rcu_qsbr_quiescent(v4w_qsv, tid);
