@@ -14,8 +14,16 @@ import cffi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Sources relative to the project root, as setuptools wants them.
-SOURCES = ["dpdk_ext/eal.c", "dpdk_ext/placement.c", "dpdk_ext/relay.c",
-           "dpdk_ext/worker.c"]
+SOURCES = ["dpdk_ext/" + name for name in (
+    "eal.c",        # EAL start and stop, the housekeeping thread, info
+    "worker.c",     # the forwarding loop of a worker lcore
+    "relay.c",      # the relay table: add, remove, VF later, housekeeping
+    "vhost.c",      # vhost-user: callbacks, features, the socket
+    "vf.c",         # VF and bond ports: probe, queues, link watch
+    "mempool.c",    # mbuf pools: sizing, NUMA moves, retired pools
+    "placement.c",  # NUMA and worker choice; directions on workers
+    "query.c",      # state and counters for the control plane
+)]
 
 
 def read_cdef() -> str:

@@ -6,14 +6,17 @@
 #ifndef V4W_PRIV_H
 #define V4W_PRIV_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/types.h>
 #include <stdbool.h>
 
 #include <rte_common.h>
+#include <rte_ether.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_vhost.h>
 
 #include "vio4wd.h"
 
@@ -184,13 +187,77 @@ void v4w_unpublish(struct v4w_dir *d);
 void v4w_sync(void);
 void v4w_dir_release_held(struct v4w_dir *d);
 
-/* Relays (relay.c). */
+/* Frame sizes (vf.c decides a relay's MTU, mempool.c sizes for it). */
+#define V4W_MTU 1500
+#define V4W_JUMBO_MTU 9000
+#define V4W_FRAME_OVERHEAD (RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)
+/* VF queue pairs where the VF spreads by RSS and none were asked for. */
+#define V4W_AUTO_VF_QUEUES 4
+
+extern const char *const v4w_dir_name[2];   /* "VF->VM", "VM->VF" */
+
+/* The data plane (eal.c). */
+bool v4w_running(void);
+void v4w_kick_housekeeper(void);
+
+/* The relay table and its changes (relay.c). */
 extern pthread_mutex_t v4w_ctl_lock;   /* serialises every control call */
+extern pthread_mutex_t v4w_tbl_lock;   /* the table, for vhost callbacks */
+uint32_t v4w_relay_count_locked(void);
+/* The relay `id`, or NULL with "relay N does not exist" as the error. */
+struct v4w_relay *v4w_relay_lookup(uint32_t id);
+/* Lookups for vhost callbacks (under v4w_tbl_lock): the relay with the
+ * VM `vid`, the relay of a socket path. */
+struct v4w_relay *v4w_relay_by_vid(int vid);
+struct v4w_relay *v4w_relay_by_path(const char *path);
+/* The relay whose VF, or one of whose bond members, is `name`. */
+struct v4w_relay *v4w_relay_by_vf(const char *name);
+/* The device name in devargs ("net_tap0" of "net_tap0,iface=x"). */
+void v4w_devargs_name(const char *devargs, char *name, size_t size);
 int v4w_relay_remove_locked(uint32_t id);
 int v4w_relay_remove_all(void);
 void v4w_housekeep(void);
-void v4w_kick_housekeeper(void);
-bool v4w_running(void);
-uint32_t v4w_relay_count_locked(void);
+
+/*
+ * The body of a control entry point: `call` (an int expression) under the
+ * control lock, once the data plane runs; else the error saying it does
+ * not.
+ */
+#define V4W_CTL_CALL(call) __extension__ ({ \
+	int v4w_ret_; \
+	if (!v4w_running()) { \
+		v4w_ret_ = v4w_fail(ENODEV, \
+				    "the data plane is not running"); \
+	} else { \
+		pthread_mutex_lock(&v4w_ctl_lock); \
+		v4w_ret_ = (call); \
+		pthread_mutex_unlock(&v4w_ctl_lock); \
+	} \
+	v4w_ret_; })
+
+/* The vhost-user side (vhost.c). */
+int v4w_vhost_check_path(const struct v4w_relay_conf *conf);
+int v4w_vhost_attach(struct v4w_relay *r);
+void v4w_vhost_detach(struct v4w_relay *r);
+void v4w_vhost_features_update(struct v4w_relay *r);
+
+/* The VF side (vf.c). */
+int v4w_vf_probe(struct v4w_relay *r, const struct v4w_relay_conf *conf);
+int v4w_vf_inspect(struct v4w_relay *r, uint32_t want_nq);
+int v4w_vf_configure(struct v4w_relay *r, int node);
+int v4w_vf_queues_setup(struct v4w_relay *r, int node);
+void v4w_vf_detach(struct v4w_relay *r);
+void v4w_vf_watch(struct v4w_relay *r);
+
+/* Memory (mempool.c). */
+uint16_t v4w_desc_per_queue(const struct v4w_relay *r);
+struct rte_mempool *v4w_pool_create(struct v4w_relay *r, int node);
+void v4w_pool_release(struct rte_mempool *mp);
+void v4w_pool_reap_retired(bool force);
+int v4w_relay_move_pool(struct v4w_relay *r, int node);
+
+/* Directions on workers (placement.c). */
+int v4w_place(struct v4w_relay *r);
+void v4w_unplace(struct v4w_relay *r);
 
 #endif /* V4W_PRIV_H */
