@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Copyright(c) 2026 The vio4wd authors
  *
- * EAL start and stop, worker launch, the housekeeping thread, errors.
+ * EAL start and stop, worker launch, the watch thread, errors.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,18 +28,18 @@ static __thread char errmsg[V4W_ERRMSG_MAX];
 static __thread char dpdk_said[320];
 static int eal_state;   /* 0 never started, 1 running, 2 shut down */
 
-static pthread_t housekeeper;
-static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hk_cond = PTHREAD_COND_INITIALIZER;
-static int hk_stop;
-static int hk_kick;
+static pthread_t watcher;
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
+static int watch_stop;
+static int watch_kick;
 
-/* How often the housekeeper looks at relays when nobody kicks it. */
-#define V4W_HOUSEKEEP_MS 100
+/* How often the watch thread looks at relays when nobody kicks it. */
+#define V4W_WATCH_MS 100
 
 /*
  * Every failure is logged where it happens (callers that cannot return
- * it, the housekeeper, log it again with what it means for the relay),
+ * it, the watch thread, log it again with what it means for the relay),
  * with control characters from names given from outside escaped.
  */
 int
@@ -129,36 +129,36 @@ log_capture(void)
 }
 
 void
-v4w_kick_housekeeper(void)
+v4w_kick_watch(void)
 {
-	pthread_mutex_lock(&hk_lock);
-	hk_kick = 1;
-	pthread_cond_signal(&hk_cond);
-	pthread_mutex_unlock(&hk_lock);
+	pthread_mutex_lock(&watch_lock);
+	watch_kick = 1;
+	pthread_cond_signal(&watch_cond);
+	pthread_mutex_unlock(&watch_lock);
 }
 
 static void *
-housekeeper_main(void *arg __rte_unused)
+watch_main(void *arg __rte_unused)
 {
 	struct timespec ts;
 
-	pthread_mutex_lock(&hk_lock);
-	while (!hk_stop) {
-		if (!hk_kick) {
+	pthread_mutex_lock(&watch_lock);
+	while (!watch_stop) {
+		if (!watch_kick) {
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += V4W_HOUSEKEEP_MS * 1000000L;
+			ts.tv_nsec += V4W_WATCH_MS * 1000000L;
 			ts.tv_sec += ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&hk_cond, &hk_lock, &ts);
+			pthread_cond_timedwait(&watch_cond, &watch_lock, &ts);
 		}
-		if (hk_stop)
+		if (watch_stop)
 			break;
-		hk_kick = 0;
-		pthread_mutex_unlock(&hk_lock);
-		v4w_housekeep();
-		pthread_mutex_lock(&hk_lock);
+		watch_kick = 0;
+		pthread_mutex_unlock(&watch_lock);
+		v4w_watch_relays();
+		pthread_mutex_lock(&watch_lock);
 	}
-	pthread_mutex_unlock(&hk_lock);
+	pthread_mutex_unlock(&watch_lock);
 	return NULL;
 }
 
@@ -227,10 +227,10 @@ v4w_eal_init(int argc, char **argv)
 	ret = workers_start();
 	if (ret < 0)
 		return ret;
-	ret = rte_ctrl_thread_create(&housekeeper, "v4w-housekeep", NULL,
-				     housekeeper_main, NULL);
+	ret = rte_ctrl_thread_create(&watcher, "v4w-watch", NULL,
+				     watch_main, NULL);
 	if (ret != 0)
-		return v4w_fail(ret, "cannot start the housekeeping thread");
+		return v4w_fail(ret, "cannot start the watch thread");
 	V4W_LOG(INFO, "data plane up: main lcore %u, %u worker(s), "
 		"max %u ports, max %u relays", rte_get_main_lcore(),
 		rte_lcore_count() - 1, RTE_MAX_ETHPORTS, RTE_MAX_VHOST_DEVICE);
@@ -246,12 +246,12 @@ v4w_shutdown(void)
 		return;
 	eal_state = 2;
 
-	if (housekeeper != 0) {
-		pthread_mutex_lock(&hk_lock);
-		hk_stop = 1;
-		pthread_cond_signal(&hk_cond);
-		pthread_mutex_unlock(&hk_lock);
-		pthread_join(housekeeper, NULL);
+	if (watcher != 0) {
+		pthread_mutex_lock(&watch_lock);
+		watch_stop = 1;
+		pthread_cond_signal(&watch_cond);
+		pthread_mutex_unlock(&watch_lock);
+		pthread_join(watcher, NULL);
 	}
 	v4w_relay_remove_all();
 	RTE_LCORE_FOREACH_WORKER(lcore)

@@ -40,8 +40,8 @@ static uint32_t nretired;
  * main lcore) keeps up to 1.5 cache sizes of them.
  */
 #define V4W_CACHE_HOLDS (V4W_POOL_CACHE * 3 / 2)
-static uint16_t
-desc_for(uint32_t vf_nq)
+uint16_t
+v4w_desc_for(uint32_t vf_nq)
 {
 	return RTE_MAX(RTE_MIN((uint32_t)V4W_DESC_PER_QUEUE,
 			       (uint32_t)V4W_DESC_BUDGET / vf_nq),
@@ -51,28 +51,28 @@ desc_for(uint32_t vf_nq)
 uint16_t
 v4w_desc_per_queue(const struct v4w_relay *r)
 {
-	return desc_for(r->vf_nq);
+	return v4w_desc_for(r->vf_nq);
 }
 
-static uint32_t
-mbufs_for(int has_port, uint32_t vf_nq, uint32_t lcores)
+uint32_t
+v4w_mbufs_for(int has_port, uint32_t vf_nq, uint32_t lcores)
 {
 	uint32_t n = 4 * V4W_BURST + V4W_CACHE_HOLDS * lcores + 256;
 
 	if (has_port)
-		n += 2 * vf_nq * desc_for(vf_nq);
+		n += 2 * vf_nq * v4w_desc_for(vf_nq);
 	return n;
 }
 
 static uint32_t
 pool_size(const struct v4w_relay *r)
 {
-	return mbufs_for(r->has_port, r->vf_nq, rte_lcore_count());
+	return v4w_mbufs_for(r->has_port, r->vf_nq, rte_lcore_count());
 }
 
 /* Data room of an mbuf for frames of `mtu` (all in one unless scatter). */
-static uint16_t
-room_for(uint32_t mtu, int scatter)
+uint16_t
+v4w_room_for(uint32_t mtu, int scatter)
 {
 	uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
 
@@ -94,12 +94,12 @@ uint64_t
 v4w_relay_heap_bytes(uint32_t jumbo, uint32_t vf_queues, uint32_t lcores)
 {
 	uint32_t nq = vf_queues ? vf_queues : V4W_AUTO_VF_QUEUES;
-	uint32_t n = mbufs_for(1, RTE_MIN(nq, (uint32_t)V4W_MAX_QUEUES),
+	uint32_t n = v4w_mbufs_for(1, RTE_MIN(nq, (uint32_t)V4W_MAX_QUEUES),
 			       lcores);
 	/* The mbuf, its data room, the pool's header, a cache line of
 	 * spread padding. */
 	uint64_t obj = RTE_ALIGN_CEIL(sizeof(struct rte_mbuf) +
-				      room_for(jumbo ? V4W_JUMBO_MTU : V4W_MTU,
+				      v4w_room_for(jumbo ? V4W_JUMBO_MTU : V4W_MTU,
 					       0) + 2 * RTE_CACHE_LINE_SIZE,
 				      RTE_CACHE_LINE_SIZE);
 	uint64_t pool = n * obj +
@@ -156,7 +156,7 @@ v4w_pool_create(struct v4w_relay *r, int node)
 	char name[RTE_MEMPOOL_NAMESIZE];
 	/* Frames larger than an mbuf span several where the VF can gather
 	 * and scatter them; else each mbuf must hold a whole frame. */
-	uint16_t room = room_for(r->mtu, r->scatter);
+	uint16_t room = v4w_room_for(r->mtu, r->scatter);
 	struct rte_mempool *mp;
 
 	snprintf(name, sizeof(name), "v4w_%u_%u", r->id, r->pool_gen++);
@@ -198,7 +198,7 @@ v4w_pool_reap_retired(bool force)
 /*
  * Re-make the pool on `node` and restart the VF on it.  When the VF will
  * not start on the new pool it goes back to the old one (and the error is
- * returned); when it will not start at all, the housekeeper keeps trying,
+ * returned); when it will not start at all, the watch thread keeps trying,
  * and the relay says "VF not started" meanwhile.
  */
 int

@@ -66,6 +66,7 @@ static int
 relay_get_locked(uint32_t id, struct v4w_relay_info *out)
 {
 	struct v4w_relay *r = v4w_relay_lookup(id);
+	uint8_t i;
 
 	if (r == NULL)
 		return -ENOENT;
@@ -94,7 +95,11 @@ relay_get_locked(uint32_t id, struct v4w_relay_info *out)
 		      !out->vm_connected ? V4W_REASON_NO_VM :
 		      (out->vm_rxq_mask | out->vm_txq_mask) == 0 ?
 		      V4W_REASON_GUEST_QUEUES : V4W_REASON_FORWARDING;
+	out->socket_down = r->vhost_down;
 	out->n_members = r->n_members;
+	for (i = 0; i < r->n_members; i++)
+		if (r->member_out[i])
+			out->members_out |= 1u << i;
 	out->bond_mode = r->n_members ? r->bond_mode : V4W_NONE;
 	out->active_member = V4W_NONE;
 	if (r->n_members > 0) {

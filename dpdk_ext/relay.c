@@ -5,7 +5,7 @@
  *
  * This file holds the relay table and what changes it: adding and
  * removing relays, giving a relay its VF later (or taking it away), and
- * the housekeeping round.  The parts of a relay live beside it:
+ * the watch round.  The parts of a relay live beside it:
  * vhost.c (the socket and the VM on it), vf.c (VF and bond ports, their
  * links), mempool.c (memory and its NUMA moves), placement.c (which worker
  * runs a direction) and query.c (what the control plane reads).
@@ -32,6 +32,14 @@ pthread_mutex_t v4w_tbl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct v4w_relay *relays[RTE_MAX_VHOST_DEVICE];
 static uint32_t nrelays;
+
+/* Events for the control plane (v4w_events_read): a ring that keeps the
+ * oldest; what does not fit is replaced by one V4W_EV_LOST. */
+#define V4W_EVENTS 256
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct v4w_event events[V4W_EVENTS];
+static uint32_t ev_head, ev_count;
+static bool ev_lost;
 
 const char *const v4w_dir_name[2] = { "VF->VM", "VM->VF" };
 
@@ -485,7 +493,50 @@ v4w_relay_remove_all(void)
 }
 
 void
-v4w_housekeep(void)
+v4w_event_post(const struct v4w_relay *r, int kind, int arg)
+{
+	pthread_mutex_lock(&ev_lock);
+	if (ev_count == V4W_EVENTS) {
+		ev_lost = true;
+	} else {
+		struct v4w_event *e = &events[(ev_head + ev_count++) %
+					     V4W_EVENTS];
+
+		e->relay = (int32_t)r->id;
+		e->kind = kind;
+		e->arg = arg;
+	}
+	pthread_mutex_unlock(&ev_lock);
+}
+
+int
+v4w_events_read(struct v4w_event *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&ev_lock);
+	if (ev_lost && max > 0) {
+		out[n].relay = V4W_NONE;
+		out[n].kind = V4W_EV_LOST;
+		out[n++].arg = 0;
+		ev_lost = false;
+	}
+	while (n < max && ev_count > 0) {
+		out[n++] = events[ev_head];
+		ev_head = (ev_head + 1) % V4W_EVENTS;
+		ev_count--;
+	}
+	pthread_mutex_unlock(&ev_lock);
+	return (int)n;
+}
+
+/*
+ * One round of the watch thread over every relay: its VF side (link
+ * changes, bond members, a restart that failed) and its memory (the VM
+ * connected on another NUMA node: the pool moves there).
+ */
+void
+v4w_watch_relays(void)
 {
 	uint32_t i;
 
@@ -498,10 +549,14 @@ v4w_housekeep(void)
 		if (!__atomic_exchange_n(&r->move_pending, 0, __ATOMIC_ACQ_REL))
 			continue;
 		node = v4w_move_target(r->pool_node, node);
-		if (node != V4W_NONE && v4w_relay_move_pool(r, node) < 0)
+		if (node == V4W_NONE)
+			continue;
+		if (v4w_relay_move_pool(r, node) < 0)
 			V4W_LOG(ERR, "relay %u: mempool not moved to the VM's "
 				"NUMA node %d: %s", r->id, node,
 				v4w_last_error());
+		/* Moved or not, the relay was off its workers meanwhile. */
+		v4w_event_post(r, V4W_EV_POOL_MOVED, r->pool_node);
 	}
 	v4w_pool_reap_retired(false);
 	pthread_mutex_unlock(&v4w_ctl_lock);

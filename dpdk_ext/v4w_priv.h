@@ -55,7 +55,7 @@ struct v4w_dir {
 	uint16_t held_off;
 	uint16_t held_n;
 	uint32_t held_bytes;
-	uint64_t held_since;      /* TSC of the last progress, 0 if none held */
+	uint64_t last_progress;   /* TSC of the last progress, 0 if none held */
 	uint8_t prepared;         /* the held burst went through tx_prepare */
 	struct v4w_dir_stats st;  /* `held` and `cpu` are filled on read */
 	uint32_t seq;             /* odd while the worker updates counters */
@@ -84,7 +84,7 @@ struct v4w_relay {
 	int vf_restart;           /* VF stopped by a failed restart: retry */
 	uint64_t vf_restart_at;   /* ...not before this (timer cycles) */
 	uint64_t vf_restart_wait;
-	int vf_link;              /* VF link up (polled by the housekeeper) */
+	int vf_link;              /* VF link up (polled by the watch thread) */
 	uint32_t rxq_mask;        /* guest rx vrings enabled, bit = pair */
 	uint32_t txq_mask;        /* guest tx vrings enabled */
 	uint32_t queue_limit;     /* mask of the pairs we serve */
@@ -124,6 +124,23 @@ struct v4w_relay {
 	uint8_t member_out[V4W_MAX_BOND];  /* taken out for a down link */
 	char member_name[V4W_MAX_BOND][V4W_NAME_MAX];
 };
+
+/*
+ * A held burst the far side did not take all of: keep retrying while the
+ * far side takes some (`sent` > 0 moves `*last_progress` to `now`, as
+ * does the first try); give up (returns true: drop it, counted as "queue
+ * full") once it took nothing for more than `retry`.
+ */
+static inline bool
+v4w_retry_gives_up(uint64_t *last_progress, uint64_t now, uint32_t sent,
+		   uint64_t retry)
+{
+	if (sent > 0 || *last_progress == 0) {
+		*last_progress = now;
+		return false;
+	}
+	return now - *last_progress > retry;
+}
 
 /*
  * Counter updates of a direction are a seqlock's write side, so that a
@@ -198,7 +215,7 @@ extern const char *const v4w_dir_name[2];   /* "VF->VM", "VM->VF" */
 
 /* The data plane (eal.c). */
 bool v4w_running(void);
-void v4w_kick_housekeeper(void);
+void v4w_kick_watch(void);
 
 /* The relay table and its changes (relay.c). */
 extern pthread_mutex_t v4w_ctl_lock;   /* serialises every control call */
@@ -216,7 +233,9 @@ struct v4w_relay *v4w_relay_by_vf(const char *name);
 void v4w_devargs_name(const char *devargs, char *name, size_t size);
 int v4w_relay_remove_locked(uint32_t id);
 int v4w_relay_remove_all(void);
-void v4w_housekeep(void);
+void v4w_watch_relays(void);
+/* Queue an event for v4w_events_read (the watch thread's own changes). */
+void v4w_event_post(const struct v4w_relay *r, int kind, int arg);
 
 /*
  * The body of a control entry point: `call` (an int expression) under the

@@ -418,7 +418,7 @@ v4w_vf_detach(struct v4w_relay *r)
  * Member link watch.  A bond hears of member link changes only from
  * members whose LSC interrupts reach it (or that it polls); some PMDs
  * (net_tap here) report a down link when asked but never interrupt.  So
- * members are asked every housekeeping round: one whose link went down is
+ * members are asked every watch round: one whose link went down is
  * taken out of the bond (the bond fails over as for any removal), and put
  * back when its link returns, as primary again if it was the first.  The
  * relay's directions are off the workers meanwhile (a few microseconds).
@@ -453,6 +453,9 @@ bond_watch(struct v4w_relay *r)
 		if (ret == 0)
 			r->member_out[m] = !up;
 		v4w_place(r);
+		if (ret == 0)
+			v4w_event_post(r, up ? V4W_EV_BOND_MEMBER_IN :
+				       V4W_EV_BOND_MEMBER_OUT, m);
 		V4W_LOG(WARNING, "relay %u: bond member '%s' link %s: %s the "
 			"bond%s", r->id, r->member_name[m], up ? "up" : "down",
 			up ? "back in" : "out of", ret == 0 ? "" : " (failed)");
@@ -484,11 +487,13 @@ link_watch(struct v4w_relay *r)
 	if (!up && !r->vhost_down) {
 		v4w_vhost_detach(r);
 		r->vhost_down = 1;
+		v4w_event_post(r, V4W_EV_SOCKET_DOWN, 0);
 		V4W_LOG(WARNING, "relay %u: vhost-user link held down with "
 			"the VF's", r->id);
 	} else if (up && r->vhost_down) {
 		if (v4w_vhost_attach(r) == 0) {
 			r->vhost_down = 0;
+			v4w_event_post(r, V4W_EV_SOCKET_UP, 0);
 			V4W_LOG(WARNING, "relay %u: vhost-user link back up",
 				r->id);
 		}
@@ -509,6 +514,7 @@ vf_restart(struct v4w_relay *r)
 	if (v4w_vf_queues_setup(r, r->pool_node) == 0) {
 		r->vf_restart = 0;
 		r->vf_restart_wait = 0;
+		v4w_event_post(r, V4W_EV_VF_RESTARTED, 0);
 		V4W_LOG(WARNING, "relay %u: VF '%s' restarted", r->id,
 			r->vf_name);
 	} else {
@@ -519,8 +525,7 @@ vf_restart(struct v4w_relay *r)
 	v4w_place(r);
 }
 
-
-/* A housekeeping round for the relay's VF side. */
+/* A watch round for the relay's VF side. */
 void
 v4w_vf_watch(struct v4w_relay *r)
 {

@@ -67,7 +67,7 @@ new_device(int vid)
 		r->id, path, r->vm_node);
 	pthread_mutex_unlock(&v4w_tbl_lock);
 	if (kick)
-		v4w_kick_housekeeper();
+		v4w_kick_watch();
 	return 0;
 }
 

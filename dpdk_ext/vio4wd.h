@@ -130,6 +130,31 @@ struct v4w_relay_info {
 	uint64_t vf_tx_errors;
 	int32_t vm_socket;      /* a vhost-user peer (QEMU) is connected on
 				 * the socket, its guest ready or not */
+	int32_t socket_down;    /* socket withdrawn while the VF's link is
+				 * down (V4W_F_LINK_FOLLOW) */
+	uint32_t members_out;   /* bond members taken out (bit = index) for
+				 * a down link */
+};
+
+/*
+ * What the data plane did to a relay on its own (its watch thread), for
+ * the control plane to apply to what it believes: after any of these the
+ * relay's directions were put on workers again, so its CPUs may differ.
+ */
+#define V4W_EV_BOND_MEMBER_OUT 1  /* arg: member index (its link went down) */
+#define V4W_EV_BOND_MEMBER_IN 2   /* arg: member index (its link is back) */
+#define V4W_EV_SOCKET_DOWN 3      /* socket withdrawn: the VF's link is down */
+#define V4W_EV_SOCKET_UP 4        /* ...and offered again */
+#define V4W_EV_VF_RESTARTED 5     /* a VF left stopped runs again */
+#define V4W_EV_POOL_MOVED 6       /* the pool followed the VM (arg: its node
+				   * now; unchanged if the move failed) */
+#define V4W_EV_LOST 7             /* events were lost (relay: V4W_NONE):
+				   * re-read every relay */
+
+struct v4w_event {
+	int32_t relay;          /* relay id, or V4W_NONE */
+	int32_t kind;           /* V4W_EV_* */
+	int32_t arg;
 };
 
 /* Load of one worker lcore; monotonic, never reset. */
@@ -180,6 +205,8 @@ int v4w_relay_set_cpu(uint32_t id, int32_t dir, int32_t cpu);
 int v4w_relay_set_numa(uint32_t id, int32_t node);
 /* Fills ids, returns the number of relays (may exceed max). */
 int v4w_relay_list(uint32_t *ids, uint32_t max);
+/* Takes up to max events, oldest first; returns how many. */
+int v4w_events_read(struct v4w_event *out, uint32_t max);
 
 /* Worker CPUs, returns how many (may exceed max). */
 int v4w_workers(int32_t *cpus, uint32_t max);
@@ -207,6 +234,24 @@ int32_t v4w_pick_node(int32_t hint, int32_t vf_node, int32_t main_node);
 int32_t v4w_move_target(int32_t pool_node, int32_t vm_node);
 int32_t v4w_pick_worker(const int32_t *worker_node, const uint32_t *load,
 			uint32_t n, int32_t node);
+
+/*
+ * The other pure parts (no EAL needed), as the data plane uses them:
+ * - the guest queue slot (0..nq-1) a VF->VM frame without an RSS hash goes
+ *   to: one flow (addresses and ports; fragments by addresses; non-IP by
+ *   MACs and type) always to the same slot;
+ * - a held burst's retry: returns 1 when it is given up (dropped as
+ *   "queue full": nothing taken for more than `retry` since
+ *   *last_progress), else 0 with *last_progress updated;
+ * - sizing: VF descriptors per queue for vf_nq queue pairs, mbufs in a
+ *   relay's pool, the data room of its mbufs for an MTU.
+ */
+uint32_t v4w_flow_queue(const uint8_t *frame, uint32_t len, uint32_t nq);
+int v4w_held_gives_up(uint64_t *last_progress, uint64_t now, uint32_t sent,
+		      uint64_t retry);
+uint16_t v4w_desc_for(uint32_t vf_nq);
+uint32_t v4w_mbufs_for(int has_port, uint32_t vf_nq, uint32_t lcores);
+uint16_t v4w_room_for(uint32_t mtu, int scatter);
 
 /*
  * Hugepage (or --no-huge) heap one relay may take at most: a VF of

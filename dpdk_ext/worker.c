@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 
+#include "flow.h"
 #include "v4w_priv.h"
 
 struct rte_rcu_qsbr *v4w_qsv;
@@ -81,75 +82,14 @@ queues_refresh(struct v4w_dir *d, uint32_t mask)
 	}
 }
 
-/*
- * Flow hash of a frame: the NIC's RSS hash when it gave one, else a hash of
- * the IPv4/IPv6 addresses and TCP/UDP ports (addresses only for fragments
- * and other protocols), else of the MAC addresses.  Only its consistency
- * matters: one flow, one guest queue, one order.
- */
-static inline uint32_t
-mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return (uint32_t)(h ^ (h >> 33));
-}
-
+/* The NIC's RSS hash when it gave one, else the frame's (flow.h). */
 static inline uint32_t
 flow_hash(struct rte_mbuf *m)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m), off = 14, l4 = 0;
-	uint16_t type;
-	uint64_t h;
-	uint8_t proto = 0;
-
 	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
 		return m->hash.rss;
-	if (len < 14)
-		return 0;
-	type = (uint16_t)(p[12] << 8 | p[13]);
-	while ((type == RTE_ETHER_TYPE_VLAN || type == RTE_ETHER_TYPE_QINQ) &&
-	       len >= off + 4) {
-		type = (uint16_t)(p[off + 2] << 8 | p[off + 3]);
-		off += 4;
-	}
-	if (type == RTE_ETHER_TYPE_IPV4 && len >= off + 20) {
-		const uint8_t *ip = p + off;
-		uint32_t a, b;
-
-		memcpy(&a, ip + 12, 4);
-		memcpy(&b, ip + 16, 4);
-		proto = ip[9];
-		h = ((uint64_t)a << 32 | b) ^ proto;
-		/* Ports only in first fragments' absence: no offset, no MF. */
-		if ((ip[6] & 0x3f) == 0 && ip[7] == 0)
-			l4 = off + (ip[0] & 0xf) * 4;
-	} else if (type == RTE_ETHER_TYPE_IPV6 && len >= off + 40) {
-		const uint8_t *ip = p + off;
-		uint64_t w[4];
-
-		memcpy(w, ip + 8, 32);
-		proto = ip[6];
-		h = mix(w[0] ^ w[1]) ^ ((uint64_t)mix(w[2] ^ w[3]) << 32) ^ proto;
-		l4 = off + 40;
-	} else {
-		uint64_t a = 0, b = 0;
-
-		memcpy(&a, p, 6);
-		memcpy(&b, p + 6, 6);
-		return mix(a ^ (b << 16) ^ type);
-	}
-	if (l4 != 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
-			proto == IPPROTO_SCTP) && len >= l4 + 4) {
-		uint32_t ports;
-
-		memcpy(&ports, p + l4, 4);
-		h ^= (uint64_t)ports << 17;
-	}
-	return mix(h);
+	return v4w_frame_hash(rte_pktmbuf_mtod(m, const uint8_t *),
+			      rte_pktmbuf_data_len(m));
 }
 
 static inline uint8_t
@@ -157,7 +97,7 @@ pick_queue(const struct v4w_dir *d, struct rte_mbuf *m)
 {
 	if (d->nq == 1)
 		return d->qlist[0];
-	return d->qlist[((uint64_t)flow_hash(m) * d->nq) >> 32];
+	return d->qlist[v4w_flow_slot(flow_hash(m), d->nq)];
 }
 
 /* A fresh burst becomes the held one. */
@@ -198,7 +138,7 @@ held_drop(struct v4w_dir *d, bool noconn)
 		CNT_ADD(d->st.drop_full_bytes, d->held_bytes);
 	}
 	d->held_n = 0;
-	d->held_since = 0;
+	d->last_progress = 0;
 	v4w_seq_end(d);
 	rte_pktmbuf_free_bulk(pkts, n);
 }
@@ -222,13 +162,11 @@ held_progress(struct v4w_dir *d, uint16_t sent, uint32_t bytes,
 	d->held_bytes -= bytes;
 	v4w_seq_end(d);
 	if (left == 0) {
-		d->held_since = 0;
+		d->last_progress = 0;
 		return;
 	}
 	now = rte_rdtsc();
-	if (sent > 0 || d->held_since == 0) {
-		d->held_since = now;
-	} else if (now - d->held_since > v4w_retry_tsc) {
+	if (v4w_retry_gives_up(&d->last_progress, now, sent, v4w_retry_tsc)) {
 		held_drop(d, false);
 		return;
 	}
@@ -483,7 +421,7 @@ fwd_vm_to_vf(struct v4w_dir *d)
 		if (!d->prepared) {
 			tx_prepare(d, r, q);
 			if (d->held_n == 0) {
-				d->held_since = 0;
+				d->last_progress = 0;
 				continue;
 			}
 		}
@@ -695,4 +633,19 @@ v4w_dir_release_held(struct v4w_dir *d)
 {
 	if (d->held_n > 0)
 		held_drop(d, true);
+}
+
+/* ---- the pure parts, for unit tests (see flow.h, v4w_priv.h) -------- */
+
+uint32_t
+v4w_flow_queue(const uint8_t *frame, uint32_t len, uint32_t nq)
+{
+	return v4w_flow_slot(v4w_frame_hash(frame, len), nq);
+}
+
+int
+v4w_held_gives_up(uint64_t *last_progress, uint64_t now, uint32_t sent,
+		  uint64_t retry)
+{
+	return v4w_retry_gives_up(last_progress, now, sent, retry);
 }

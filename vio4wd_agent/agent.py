@@ -16,11 +16,11 @@ from vio4wd_agent.control.core_sched import CoreSchedHandler
 from vio4wd_agent.control.port_control import PortControl, PortControlHandler
 from vio4wd_agent.control.server import ZmqServer
 from vio4wd_agent.control.stats import (ConfigHandler, RateSampler,
-                                        Scheduler, StatsHandler)
+                                        StatsHandler, TimerQueue)
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.manager import RelayManager, RemoveRelay, SetPins
 from vio4wd_agent.metrics import BalancerCollector, MetricsServer
-from vio4wd_agent.relay import vfio
+from vio4wd_agent.host import vfio
 from vio4wd_agent.relay.engine import RelayEngine
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.sources.ipcdir import IpcDirectory
@@ -46,7 +46,7 @@ class Agent:
             if settings.state_dir else None
         self.manager = RelayManager(self.engine, settings.sockets,
                                     settings.pins, journal)
-        self.scheduler = Scheduler()
+        self.timers = TimerQueue()
         self.metrics: MetricsServer | None = None
         self.balancer: Any = None
         self.neutron: Any = None
@@ -75,7 +75,7 @@ class Agent:
         self.manager.load_pins()
         self.add_static_relays()
         self.manager.restore()
-        self.scheduler.start()
+        self.timers.start()
         self._start_services()
 
     def _start_services(self) -> None:
@@ -83,10 +83,10 @@ class Agent:
         control = PortControl(self.manager, s.flags, s.sockets, s.device_map,
                               c.dynamic_sockets, source=c.port_control)
         self._zmq = zmq.Context()
-        sampler = RateSampler(self.engine, self.scheduler)
+        sampler = RateSampler(self.engine, self.timers)
         sampler.start()
         handlers: list[tuple[str, Any]] = [
-            (c.stats_ep, StatsHandler(self.engine, self.scheduler, sampler,
+            (c.stats_ep, StatsHandler(self.engine, self.timers, sampler,
                                       self.manager.specs)),
             (c.core_sched_ep, CoreSchedHandler(self.manager, self.engine)),
             (c.config_ep, ConfigHandler(self.engine)),
@@ -249,7 +249,7 @@ class Agent:
                   service.stop) for service in reversed(self._services)]
         if self.metrics is not None:
             parts.append(("metrics", self.metrics.stop))
-        parts.append(("stats scheduler", self.scheduler.stop))
+        parts.append(("stats timers", self.timers.stop))
         if self._zmq is not None:
             parts.append(("zmq", self._zmq.term))
         parts += [("relay manager", self.manager.stop),

@@ -78,3 +78,7 @@ class DeviceError(EngineError):
 
 class EngineNotRunning(EngineError):
     pass
+
+
+class Timeout(EngineError):
+    """A request got no answer in time (see service.result)."""

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from vio4wd_agent import trusted
-from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.relay.model import MAX_QUEUES, RelaySpec
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def spec_from_dict(d: dict[str, Any]) -> RelaySpec:
             raise ValueError("bad %s %r" % (key, kw[key]))
     for key in ("max_queues", "vf_queues"):
         if key in kw and (not isinstance(kw[key], int) or
-                          not 0 <= kw[key] <= 32):
+                          not 0 <= kw[key] <= MAX_QUEUES):
             raise ValueError("bad %s %r" % (key, kw[key]))
     for key in ("numa_hint", "bond_mode", "socket_uid", "socket_gid",
                 "socket_mode"):

@@ -32,8 +32,8 @@ from vio4wd_agent import exception, trusted
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.relay.engine import RelayEngine
-from vio4wd_agent.relay.model import (MAX_RELAY_ID, Direction, RelaySpec,
-                                      RelayState)
+from vio4wd_agent.relay.model import (EVENT_LOST, MAX_RELAY_ID, Direction,
+                                      RelaySpec, RelayState)
 from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ class MoveDirection:
     relay_id: int
     direction: Direction
     cpu: int | None                   # None: least-loaded worker
-    source: str = "core scheduler"
+    # Who moves it: "core pin request" (a CoreSchedRequest, from the core
+    # pinner or a legacy core scheduler) or "core balancer" (ours).
+    source: str = "core pin request"
     persist: bool = True
 
 
@@ -161,6 +163,22 @@ class _Relay:
         return None
 
 
+def _touched(request: Request, result: Any) -> list[int]:
+    """The relays a request (with its result, None if it failed) may
+    have changed."""
+    if isinstance(result, RelayState):
+        return [result.relay_id]
+    if isinstance(request, SetPins):
+        return list(result or [])
+    if isinstance(request, AddRelay):
+        return [request.spec.relay_id]
+    if isinstance(request, (RemoveRelay, MoveDirection)):
+        if isinstance(result, int):
+            return [result]
+        return [request.relay_id] if request.relay_id is not None else []
+    return []
+
+
 class RelayManager:
     def __init__(self, engine: RelayEngine, policy: sockets.SocketPolicy,
                  pins: dict[int, CpuPin] | None = None,
@@ -173,6 +191,10 @@ class RelayManager:
         self._queue: queue.Queue[
             tuple[Request, concurrent.futures.Future] | None] = queue.Queue()
         self._relays: dict[int, _Relay] = {}
+        # What the data plane has, as the manager last saw it: after each
+        # of its own changes, and after each change the data plane made
+        # by itself and reported (DataPlaneEvent).
+        self._views: dict[int, RelayState] = {}
         self._journal_relays: list[tuple[RelaySpec, str]] = []
         self._thread: threading.Thread | None = None
         self._listeners: list[Listener] = []
@@ -231,6 +253,12 @@ class RelayManager:
     def relays(self) -> list[RelayState]:
         return self._engine.relays()
 
+    def view(self, relay_id: int) -> RelayState | None:
+        """The relay as the manager believes the data plane has it (its
+        placement, see RelayState.placement; counters are not kept up to
+        date here: relays() reads them)."""
+        return self._views.get(relay_id)
+
     def specs(self) -> dict[int, RelaySpec]:
         """What each relay is (a snapshot)."""
         return {i: r.view() for i, r in list(self._relays.items())}
@@ -257,18 +285,76 @@ class RelayManager:
             MoveDirection: self._move, SetPins: self._set_pins,
             Query: self._query}
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.EVENT_POLL)
+                idle = False
+            except queue.Empty:
+                item, idle = None, True
+            try:
+                self._apply_events()
+            except Exception:   # never the end of the writer thread
+                LOG.exception("data-plane events not applied")
+            if idle:
+                continue
             if item is None:
                 return
             request, future = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(handlers[type(request)](request))
+                result = handlers[type(request)](request)
             except Exception as exc:  # handed to the submitter
                 if isinstance(request, AddRelay):
                     self._emit(RELAY_FAILED, request.spec, str(exc))
+                self._refresh_views(_touched(request, None))
                 future.set_exception(exc)
+                continue
+            self._refresh_views(_touched(request, result))
+            future.set_result(result)
+
+    # How often the writer thread asks the data plane what it did on its
+    # own when no request comes (s).
+    EVENT_POLL = 0.1
+
+    def _refresh_views(self, relay_ids: list[int] | None = None) -> None:
+        """The views of ``relay_ids`` (all relays when None) read again
+        from the data plane; those of relays that are gone dropped."""
+        for relay_id in list(self._views):
+            if relay_id not in self._relays:
+                del self._views[relay_id]
+        for relay_id in self._relays if relay_ids is None else relay_ids:
+            if relay_id not in self._relays:
+                continue
+            try:
+                self._views[relay_id] = self._engine.relay(relay_id)
+            except exception.NotFound:
+                self._views.pop(relay_id, None)
+
+    def _apply_events(self) -> None:
+        """The data plane's own changes (its watch thread: bond failover,
+        socket withdrawn with the VF's link, a VF restarted, a pool moved
+        to the VM's node) become the manager's view, and a log line that
+        says who did it."""
+        for event in self._engine.events():
+            if event.kind == EVENT_LOST or event.relay_id is None:
+                LOG.warning("data plane: events were lost; reading every "
+                            "relay again")
+                self._refresh_views()
+                continue
+            if event.relay_id not in self._relays:
+                continue
+            old = self._views.get(event.relay_id)
+            try:
+                new = self._engine.relay(event.relay_id)
+            except exception.NotFound:
+                continue
+            self._views[event.relay_id] = new
+            cpus = "%s/%s" % (new.vf_to_vm.cpu, new.vm_to_vf.cpu)
+            was = "%s/%s" % (old.vf_to_vm.cpu, old.vm_to_vf.cpu) if old \
+                else "?"
+            LOG.info("relay %d: data plane: %s; CPUs %s%s",
+                     event.relay_id, event.describe(), cpus,
+                     "" if was == cpus else " (were %s)" % was)
 
     def _by_port(self, port_id: str) -> int | None:
         for relay_id, relay in self._relays.items():

@@ -23,6 +23,10 @@ class FakeEngine:
         self.specs: dict[int, RelaySpec] = {}
         self.listeners: dict[int, socket.socket] = {}
         self.calls: list[tuple] = []
+        # What the data plane did on its own (handed out once).
+        self.pending_events: list = []
+        # Per relay: what the data plane has changed on its own.
+        self.changed: dict[int, dict] = {}
 
     def add_relay(self, spec):
         if spec.relay_id in self.specs:
@@ -54,7 +58,13 @@ class FakeEngine:
         return sorted(self.specs)
 
     def relay(self, relay_id):
-        return _state(self.specs[relay_id])
+        import dataclasses
+        return dataclasses.replace(_state(self.specs[relay_id]),
+                                   **self.changed.get(relay_id, {}))
+
+    def events(self):
+        out, self.pending_events = self.pending_events, []
+        return out
 
     def set_vf(self, spec):
         import dataclasses
@@ -319,3 +329,56 @@ def test_relay_ids_beyond_int32_are_refused(manager):
     with pytest.raises(exception.InvalidArgument, match="out of range"):
         m.add(RelaySpec(2**31, policy.path_for(2**31)))
     assert engine.specs == {}
+
+
+def _eventually(check, what):
+    import time
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_view_follows_our_changes(manager):
+    m, engine, policy = manager
+    m.add(RelaySpec(5, policy.path_for(5), vf="net_null5"))
+    assert m.view(5).vf_name == "net_null5"
+    m.remove(5)
+    assert m.view(5) is None
+
+
+def test_view_takes_the_data_planes_own_changes(manager, caplog):
+    from vio4wd_agent.relay.model import DataPlaneEvent
+    m, engine, policy = manager
+    m.add(RelaySpec(6, policy.path_for(6), vf="net_bonding6",
+                    bond_members=("net_null61", "net_null62")))
+    assert m.view(6).members_out == 0
+    # The watch thread took member 0 out of the bond: the manager hears
+    # of it with no request of its own, and says who did it.
+    engine.changed[6] = {"members_out": 1}
+    engine.pending_events.append(DataPlaneEvent(6, 1, 0))
+    with caplog.at_level("INFO"):
+        _eventually(lambda: m.view(6).members_out == 1, "view updated")
+        _eventually(lambda: "relay 6: data plane: bond member out (link "
+                    "down): member 0" in caplog.text, "logged")
+    assert m.view(6).placement() == engine.relay(6).placement()
+
+
+def test_lost_events_read_every_relay(manager):
+    from vio4wd_agent.relay.model import DataPlaneEvent, EVENT_LOST
+    m, engine, policy = manager
+    for i in (7, 8):
+        m.add(RelaySpec(i, policy.path_for(i)))
+    engine.changed[7] = {"socket_down": True}
+    engine.changed[8] = {"numa_node": 1}
+    engine.pending_events.append(DataPlaneEvent(None, EVENT_LOST, 0))
+    _eventually(lambda: m.view(7).socket_down and m.view(8).numa_node == 1,
+                "every view read again")
+
+
+def test_events_of_unknown_relays_are_ignored(manager):
+    from vio4wd_agent.relay.model import DataPlaneEvent
+    m, engine, policy = manager
+    engine.pending_events.append(DataPlaneEvent(99, 3, 0))
+    m.add(RelaySpec(9, policy.path_for(9)))     # the writer thread goes on
+    assert m.view(99) is None and m.view(9) is not None

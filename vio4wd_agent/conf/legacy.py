@@ -17,7 +17,7 @@ from typing import Any, Callable
 from oslo_config import cfg
 
 from vio4wd_agent.conf import parsing
-from vio4wd_agent.relay import vfio
+from vio4wd_agent.host import vfio
 from vio4wd_agent.exception import ConfigError
 
 LOG = logging.getLogger(__name__)

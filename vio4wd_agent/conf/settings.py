@@ -17,7 +17,8 @@ from oslo_config import cfg
 
 from vio4wd_agent.conf import parsing
 from vio4wd_agent.exception import ConfigError
-from vio4wd_agent.relay import eal, vfio
+from vio4wd_agent.host import vfio
+from vio4wd_agent.relay import eal
 from vio4wd_agent.relay.model import RelaySpec
 from vio4wd_agent.vhostuser import sockets
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from vio4wd_agent.relay.model import MAX_QUEUES
+
 GROUP = cfg.OptGroup("vhost", title="vhost-user sockets")
 
 OPTS = [
@@ -50,10 +52,10 @@ OPTS = [
                      "mode QEMU must reconnect by itself (libvirt "
                      "<reconnect enabled='yes'/>), or the guest stays "
                      "down."),
-    cfg.IntOpt("max_queues", default=32, min=1, max=32,
+    cfg.IntOpt("max_queues", default=MAX_QUEUES, min=1, max=MAX_QUEUES,
                help="Guest queue pairs a relay serves. 1 does not offer "
                     "multiqueue at all."),
-    cfg.IntOpt("vf_queues", default=0, min=0, max=32,
+    cfg.IntOpt("vf_queues", default=0, min=0, max=MAX_QUEUES,
                help="VF queue pairs per relay, spread by RSS. 0: up to 4 "
                     "where the VF has RSS, else 1."),
 ]

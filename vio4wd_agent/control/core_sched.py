@@ -71,7 +71,7 @@ class CoreSchedHandler:
                 # least-loaded choice.
                 moves.append(manager.MoveDirection(
                     entry.relay_number, direction, cpu if cpu >= 0 else None,
-                    source="core scheduler"))
+                    source="core pin request"))
         futures = [self.manager.submit(m) for m in moves]
         if not futures:
             reply(response())

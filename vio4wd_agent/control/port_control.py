@@ -28,7 +28,7 @@ from vio4wd_agent.conf.parsing import check_bond_name
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
-from vio4wd_agent.relay.model import MAX_RELAY_ID
+from vio4wd_agent.relay.model import MAX_BOND, MAX_RELAY_ID
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
 LOG = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ LOG = logging.getLogger(__name__)
 Req = protocol.PortControlRequest
 OPS = {Req.ADD: "ADD", Req.REMOVE: "REMOVE", Req.ADD_SOCK: "ADD_SOCK",
        Req.REMOVE_SOCK: "REMOVE_SOCK", Req.QUERY_PCI: "QUERY_PCI"}
-MAX_BOND = 8
 # Registrations naming a Neutron port (the os-vif plugin) are this
 # source's claims: Nova's, whichever client carried them.
 PORT_SOURCE = "os-vif"

@@ -71,7 +71,7 @@ class SharedSampler:
             return self._last
 
 
-class Scheduler:
+class TimerQueue:
     """Runs callables at given times on one thread."""
 
     def __init__(self) -> None:
@@ -80,7 +80,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="stats-scheduler")
+                                        name="stats-timers")
 
     def start(self) -> None:
         self._thread.start()
@@ -124,10 +124,10 @@ class RateSampler:
     """Samples every relay each ``period`` seconds; rates for requests
     without a delay come from its last two samples."""
 
-    def __init__(self, engine: RelayEngine, scheduler: Scheduler,
+    def __init__(self, engine: RelayEngine, timers: TimerQueue,
                  period: float = 1.0) -> None:
         self.engine = engine
-        self.scheduler = scheduler
+        self.timers = timers
         self.period = period
         self._lock = threading.Lock()
         self._prev: Sample | None = None
@@ -141,7 +141,7 @@ class RateSampler:
             snap = sample(self.engine)
             with self._lock:
                 self._prev, self._last = self._last, snap
-        self.scheduler.call_later(self.period, self._tick)
+        self.timers.call_later(self.period, self._tick)
 
     def pair(self) -> tuple[Sample, Sample] | None:
         with self._lock:
@@ -218,12 +218,12 @@ def relay_state(st: RelayState, r: Rates) -> object:
 class StatsHandler:
     name = "stats"
 
-    def __init__(self, engine: RelayEngine, scheduler: Scheduler,
+    def __init__(self, engine: RelayEngine, timers: TimerQueue,
                  sampler: RateSampler,
                  specs: Callable[[], dict[int, RelaySpec]] | None = None
                  ) -> None:
         self.engine = engine
-        self.scheduler = scheduler
+        self.timers = timers
         self.sampler = sampler
         # What each relay was asked to be (the Neutron port it serves).
         self.specs = specs or (lambda: {})
@@ -339,7 +339,7 @@ class StatsHandler:
                 answer(now, (first, now))
             finally:
                 self._done_waiting()
-        self.scheduler.call_later(req.delay / 1000.0, second)
+        self.timers.call_later(req.delay / 1000.0, second)
         return True
 
 

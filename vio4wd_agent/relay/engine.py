@@ -84,11 +84,14 @@ def _check(rc: int) -> int:
     raise cls(err, detail)
 
 
-def _cpu(value: int | None) -> int:
+def _to_c(value: int | None) -> int:
+    """An optional int (CPU, node, uid, mode...) as C has it: V4W_NONE
+    for None."""
     return _NONE if value is None else value
 
 
-def _opt(value: int) -> int | None:
+def _from_c(value: int) -> int | None:
+    """The other way: None for V4W_NONE."""
     return None if value == _NONE else value
 
 
@@ -100,7 +103,7 @@ def _dir_stats(d) -> model.DirectionStats:  # type: ignore[no-untyped-def]
         drop_noconn_pkts=d.drop_noconn_pkts,
         drop_noconn_bytes=d.drop_noconn_bytes,
         drop_bad_pkts=d.drop_bad_pkts, drop_bad_bytes=d.drop_bad_bytes,
-        retries=d.retries, held=d.held, cpu=_opt(d.cpu))
+        retries=d.retries, held=d.held, cpu=_from_c(d.cpu))
 
 
 def _encode(what: str, value: str, limit: int, relay_id: int) -> bytes:
@@ -201,8 +204,8 @@ class RelayEngine:
                       (lib.V4W_F_JUMBO if spec.jumbo else 0) |
                       (lib.V4W_F_MRGBUF if spec.mrgbuf else 0) |
                       (lib.V4W_F_TSO if spec.tso else 0))
-        conf.cpu = [_cpu(spec.cpus[0]), _cpu(spec.cpus[1])]
-        conf.numa_hint = _cpu(spec.numa_hint)
+        conf.cpu = [_to_c(spec.cpus[0]), _to_c(spec.cpus[1])]
+        conf.numa_hint = _to_c(spec.numa_hint)
         conf.max_queues = spec.max_queues
         conf.vf_queues = spec.vf_queues
         if len(spec.bond_members) > lib.V4W_MAX_BOND:
@@ -214,12 +217,12 @@ class RelayEngine:
         for i, member in enumerate(spec.bond_members):
             conf.members[i] = _encode("bond member", member, DEVARGS_MAX,
                                       spec.relay_id)
-        conf.bond_mode = _cpu(spec.bond_mode)
+        conf.bond_mode = _to_c(spec.bond_mode)
         if spec.link_follows_vf:
             conf.flags |= lib.V4W_F_LINK_FOLLOW
-        conf.socket_uid = _cpu(spec.socket_uid)
-        conf.socket_gid = _cpu(spec.socket_gid)
-        conf.socket_mode = _cpu(spec.socket_mode)
+        conf.socket_uid = _to_c(spec.socket_uid)
+        conf.socket_gid = _to_c(spec.socket_gid)
+        conf.socket_mode = _to_c(spec.socket_mode)
         return conf
 
     @_changes_relays
@@ -231,7 +234,7 @@ class RelayEngine:
              cpu: int | None) -> model.RelayState:
         """Move one direction to worker ``cpu`` (None: least loaded) while
         traffic flows; returns the relay's state afterwards."""
-        _check(lib.v4w_relay_set_cpu(relay_id, int(direction), _cpu(cpu)))
+        _check(lib.v4w_relay_set_cpu(relay_id, int(direction), _to_c(cpu)))
         return self.relay(relay_id)
 
     @_changes_relays
@@ -246,13 +249,13 @@ class RelayEngine:
             relay_id=info.id,
             vhost_path=ffi.string(info.vhost_path).decode(),
             vf_name=ffi.string(info.vf_name).decode(),
-            vf_port=_opt(info.vf_port),
+            vf_port=_from_c(info.vf_port),
             vf_ready=bool(info.vf_ready),
             vm_connected=bool(info.vm_connected),
             client=bool(info.flags & lib.V4W_F_CLIENT),
             numa_node=info.numa_node,
-            vm_numa_node=_opt(info.vm_numa_node),
-            numa_hint=_opt(info.numa_hint),
+            vm_numa_node=_from_c(info.vm_numa_node),
+            numa_hint=_from_c(info.numa_hint),
             mtu=info.mtu,
             pool_moves=info.pool_moves,
             vm_connects=info.vm_connects,
@@ -262,10 +265,12 @@ class RelayEngine:
             vf_tx_errors=info.vf_tx_errors, vm_rxq_mask=info.vm_rxq_mask,
             vm_txq_mask=info.vm_txq_mask, max_queues=info.max_queues,
             vf_queues=info.vf_queues, bond_members=info.n_members,
-            bond_mode=_opt(info.bond_mode),
-            active_member=_opt(info.active_member),
+            bond_mode=_from_c(info.bond_mode),
+            active_member=_from_c(info.active_member),
             vf_link_up=bool(info.vf_link_up),
             vm_on_socket=bool(info.vm_socket),
+            socket_down=bool(info.socket_down),
+            members_out=info.members_out,
             reason=model.REASONS.get(info.reason, "unknown (%d)" % info.reason))
 
     def queue_stats(self, relay_id: int,
@@ -277,6 +282,24 @@ class RelayEngine:
                                              lib.V4W_MAX_QUEUES))
         return [model.QueueStats(q, buf[q].pkts, buf[q].bytes, buf[q].drops,
                                  buf[q].vf_pkts) for q in range(n)]
+
+    def events(self) -> list[model.DataPlaneEvent]:
+        """What the data plane did to relays on its own since the last
+        call, oldest first (C never calls back: the manager asks)."""
+        if not self._running:
+            return []
+        buf = ffi.new("struct v4w_event[]", 64)
+        out: list[model.DataPlaneEvent] = []
+        while True:
+            n = lib.v4w_events_read(buf, 64)
+            out += [model.DataPlaneEvent(_from_c(buf[i].relay), buf[i].kind,
+                                         buf[i].arg) for i in range(n)]
+            if n < 64:
+                break
+        if out:
+            with self._changes_lock:    # stats answers must not predate it
+                self._changes += 1
+        return out
 
     def relay_ids(self) -> list[int]:
         n = lib.v4w_relay_list(ffi.NULL, 0)

@@ -9,6 +9,11 @@ import enum
 # Relay ids travel as int32 in ConfigResponse and CoreSchedRequest
 # (RelayCPU.relay_number), so no relay has a larger one.
 MAX_RELAY_ID = 2**31 - 1
+# The data plane's limits, as dpdk_ext/vio4wd.h has them for C (a unit
+# test checks that they agree): guest (and VF) queue pairs of a relay,
+# members of a bond.
+MAX_QUEUES = 32
+MAX_BOND = 8
 
 
 class Direction(enum.IntEnum):
@@ -43,7 +48,7 @@ class RelaySpec:
     tso: bool = False
     cpus: tuple[int | None, int | None] = (None, None)  # VF->VM, VM->VF
     numa_hint: int | None = None
-    max_queues: int = 32            # guest queue pairs served (1..32)
+    max_queues: int = MAX_QUEUES    # guest queue pairs served (1..32)
     vf_queues: int = 0              # VF queue pairs; 0: several with RSS
     # A bond: ``vf`` names it (net_bonding...), these are its 2..8 members
     # (PCI addresses or devargs); mode 0-6, None = 1 (active-backup).
@@ -110,7 +115,7 @@ class RelayState:
     vf_tx_errors: int = 0
     vm_rxq_mask: int = 0       # guest queue pairs enabled (rx / tx side)
     vm_txq_mask: int = 0
-    max_queues: int = 32
+    max_queues: int = MAX_QUEUES
     vf_queues: int = 0
     bond_members: int = 0
     bond_mode: int | None = None
@@ -121,6 +126,17 @@ class RelayState:
     # A vhost-user peer (QEMU) is on the socket, its guest driver ready
     # or not (vm_connected: the device is ready).
     vm_on_socket: bool = False
+    # The socket is withdrawn while the VF's link is down (link_follows_vf).
+    socket_down: bool = False
+    members_out: int = 0       # bond members out for a down link (bits)
+
+    def placement(self) -> tuple[int | None, int | None, int, bool, int,
+                                 int | None]:
+        """What the data plane may change on its own (its watch thread;
+        see DataPlaneEvent): the directions' CPUs, the pool's node, the
+        socket withdrawn or not, the bond members out, the active one."""
+        return (self.vf_to_vm.cpu, self.vm_to_vf.cpu, self.numa_node,
+                self.socket_down, self.members_out, self.active_member)
 
     @property
     def forwarding(self) -> bool:
@@ -182,3 +198,32 @@ class Resources:
     ports: int
     mempools: int
     workers: int
+
+
+# What the data plane did to a relay on its own, by V4W_EV_* number.
+EVENTS = {1: "bond member out (link down)",
+          2: "bond member back in (link up)",
+          3: "socket withdrawn (VF link down)",
+          4: "socket offered again (VF link up)",
+          5: "VF restarted",
+          6: "mempool followed the VM's NUMA node",
+          7: "events lost"}
+EVENT_LOST = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class DataPlaneEvent:
+    """A change the data plane made by itself (RelayEngine.events): the
+    relay's directions went off their workers and back, so its CPUs, and
+    what ``kind`` says, may differ from before."""
+    relay_id: int | None       # None with EVENT_LOST: every relay
+    kind: int                  # a key of EVENTS
+    arg: int                   # member index, NUMA node...
+
+    def describe(self) -> str:
+        what = EVENTS.get(self.kind, "event %d" % self.kind)
+        if self.kind in (1, 2):
+            return "%s: member %d" % (what, self.arg)
+        if self.kind == 6:
+            return "%s: pool on node %d" % (what, self.arg)
+        return what

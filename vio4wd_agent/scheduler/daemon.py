@@ -20,7 +20,7 @@ LOG = logging.getLogger(__name__)
 
 
 class CoreBalancer:
-    name = "core scheduler"
+    name = "core balancer"
 
     def __init__(self, manager: mgr.RelayManager, engine: RelayEngine, *,
                  poll_interval: float, sensitivity: float,
@@ -83,7 +83,7 @@ class CoreBalancer:
             try:
                 self.manager.submit(mgr.MoveDirection(
                     move.relay_id, move.direction, move.dst,
-                    source="core scheduler", persist=False)).result()
+                    source="core balancer", persist=False)).result()
                 self.moves += 1
             except Exception as exc:    # e.g. the relay went meanwhile
                 LOG.warning("core scheduler: relay %d %s not moved to CPU "

@@ -37,8 +37,8 @@ from vio4wd_agent.control.port_control import BadRequest, PortControl, \
     PortRequest
 from vio4wd_agent import trusted
 from vio4wd_agent.exception import ConfigError
+from vio4wd_agent.host import sysfs
 from vio4wd_agent.relay.model import MAX_RELAY_ID
-from vio4wd_agent.sources import sysfs
 
 LOG = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ import ovs.stream
 
 from vio4wd_agent import manager
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
+from vio4wd_agent.host import sysfs
 from vio4wd_agent.relay.model import MAX_RELAY_ID, RelaySpec
-from vio4wd_agent.sources import sysfs
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
 
 LOG = logging.getLogger(__name__)

@@ -35,6 +35,7 @@ import xml.etree.ElementTree as ET
 from typing import Callable
 
 from vio4wd_agent.conf import parsing
+from vio4wd_agent.relay.model import MAX_BOND
 from vio4wd_agent.vhostuser.sockets import (BadSocketPath,
                                              OutsideSocketDirectories,
                                              SocketPolicy)
@@ -192,9 +193,9 @@ def _vf(meta: dict[str, str], problems: list[str],
             return parsing.check_vf(meta["vf"]), (), None
         parsing.check_bond_name(bond)
         members = meta.get("members", "").split()
-        if not 2 <= len(members) <= 8:
-            raise ValueError("bond %s needs 2-8 space-separated members, "
-                             "got %d" % (bond, len(members)))
+        if not 2 <= len(members) <= MAX_BOND:
+            raise ValueError("bond %s needs 2-%d space-separated members, "
+                             "got %d" % (bond, MAX_BOND, len(members)))
         mode = None
         if meta.get("mode", "").strip():
             try:

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from vio4wd_agent.control.port_control import BadRequest
-from vio4wd_agent.sources import ipcdir, sysfs
+from vio4wd_agent.host import sysfs
+from vio4wd_agent.sources import ipcdir
 
 
 def test_json_command():

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What sysfs says about network devices: a netdev's PCI function and a
-VF's index under its PF.  Vendor-neutral (no ethtool output parsing)."""
+"""What sysfs says about network devices: a netdev's PCI function, a
+PF's VFs and a VF's index under its PF.  Vendor-neutral (no ethtool
+output parsing).  The one place that knows where sysfs is."""
 from __future__ import annotations
 
 import os
@@ -36,22 +37,33 @@ def netdev_exists(ifname: str) -> bool:
         return False
 
 
-def vf_index(pci: str, sys_root: str = SYS) -> int | None:
-    """Index of VF ``pci`` under its PF (virtfnN), None if not a VF."""
-    physfn = os.path.join(sys_root, "bus", "pci", "devices", pci, "physfn")
+def pf_vfs(pf_dir: str) -> list[tuple[int, str]]:
+    """The VFs of the PF whose sysfs device directory is ``pf_dir``:
+    (index, PCI address) pairs from its virtfnN links, by index; [] when
+    it has none (or cannot be read)."""
     try:
-        entries = os.listdir(physfn)
+        entries = os.listdir(pf_dir)
     except OSError:
-        return None
+        return []
+    vfs = []
     for entry in entries:
         m = _VIRTFN.match(entry)
         if m is None:
             continue
         try:
-            target = os.path.basename(os.readlink(os.path.join(physfn,
-                                                               entry)))
+            target = normalize_pci(os.path.basename(
+                os.readlink(os.path.join(pf_dir, entry))))
         except OSError:
             continue
-        if normalize_pci(target) == pci:
-            return int(m.group(1))
+        if target is not None:
+            vfs.append((int(m.group(1)), target))
+    return sorted(vfs)
+
+
+def vf_index(pci: str, sys_root: str = SYS) -> int | None:
+    """Index of VF ``pci`` under its PF (virtfnN), None if not a VF."""
+    physfn = os.path.join(sys_root, "bus", "pci", "devices", pci, "physfn")
+    for index, vf in pf_vfs(physfn):
+        if vf == pci:
+            return index
     return None

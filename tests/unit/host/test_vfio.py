@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from vio4wd_agent.relay import vfio
+from vio4wd_agent.host import vfio
 
 PF = "0000:05:00.0"
 VFS = {0: "0000:05:10.0", 1: "0000:05:10.2", 2: "0000:05:10.4",

@@ -18,12 +18,11 @@ import subprocess
 from typing import Callable
 
 from vio4wd_agent.conf.parsing import normalize_pci
+from vio4wd_agent.host.sysfs import SYS, pf_vfs
 
 LOG = logging.getLogger(__name__)
 
-SYS = "/sys"
 DRIVER = "vfio-pci"
-_VIRTFN = re.compile(r"^virtfn(\d+)$")
 _NETDEV = re.compile(r"^([A-Za-z0-9_.@-]{1,15})(?::(\d+))?$")
 
 
@@ -58,17 +57,9 @@ def resolve(entry: str, sys_root: str = SYS) -> list[str]:
     dev = os.path.join(sys_root, "class", "net", name, "device")
     if not os.path.exists(dev):
         raise BindError("no netdev %s (or it is not a PCI device)" % name)
-    vfs = []
-    for item in os.listdir(dev):
-        vm = _VIRTFN.match(item)
-        if vm is not None:
-            target = normalize_pci(os.path.basename(
-                os.readlink(os.path.join(dev, item))))
-            if target is not None:
-                vfs.append((int(vm.group(1)), target))
+    vfs = pf_vfs(dev)
     if not vfs:
         raise BindError("netdev %s has no VFs (sriov_numvfs is 0?)" % name)
-    vfs.sort()
     if count is not None:
         if int(count) > len(vfs):
             raise BindError("netdev %s has %d VFs, not %s"
