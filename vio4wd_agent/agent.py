@@ -10,7 +10,7 @@ from typing import Any
 
 import zmq
 
-from vio4wd_agent import exception, trusted
+from vio4wd_agent import exception, service, trusted
 from vio4wd_agent.conf.settings import Settings
 from vio4wd_agent.control.core_sched import CoreSchedHandler
 from vio4wd_agent.control.port_control import PortControl, PortControlHandler
@@ -177,7 +177,7 @@ class Agent:
                    for spec in self.settings.static_relays]
         for spec, future in futures:
             try:
-                future.result()
+                service.result(future, "static relay %d" % spec.relay_id)
             except exception.Vio4wdException as exc:
                 failed += 1
                 LOG.error("static relay %d (VF %s) not added: %s",
@@ -216,21 +216,28 @@ class Agent:
         removed = added = failed = 0
         for relay_id in (i for i in changed if i in have):
             try:
-                self.manager.submit(RemoveRelay(relay_id, source="static",
-                                                conditional=True)).result()
+                service.result(self.manager.submit(RemoveRelay(
+                    relay_id, source="static", conditional=True)),
+                    "reload: remove static relay %d" % relay_id)
                 removed += 1
             except exception.Vio4wdException as exc:
                 LOG.error("reload: static relay %d not removed: %s",
                           relay_id, exc)
         for relay_id in (i for i in changed if i in want):
             try:
-                self.manager.submit_add(want[relay_id], "static").result()
+                service.result(self.manager.submit_add(want[relay_id],
+                                                       "static"),
+                               "reload: add static relay %d" % relay_id)
                 added += 1
             except exception.Vio4wdException as exc:
                 failed += 1
                 LOG.error("reload: static relay %d (VF %s) not added: %s",
                           relay_id, want[relay_id].vf, exc)
-        moved = self.manager.submit(SetPins(new.pins)).result()
+        try:
+            moved = service.result(self.manager.submit(SetPins(new.pins)),
+                                   "reload: new pins")
+        except exception.Vio4wdException:
+            moved = []
         self.settings = dataclasses.replace(
             old, static_relays=new.static_relays, pins=new.pins,
             bind_vfio_pci=new.bind_vfio_pci)

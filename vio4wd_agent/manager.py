@@ -25,10 +25,9 @@ import json
 import logging
 import os
 import queue
-import threading
 from typing import Any, Callable
 
-from vio4wd_agent import exception, trusted
+from vio4wd_agent import exception, service, trusted
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.relay.engine import RelayEngine
@@ -179,10 +178,15 @@ def _touched(request: Request, result: Any) -> list[int]:
     return []
 
 
-class RelayManager:
+class RelayManager(service.Service):
+    thread_name = "relay-manager"
+    # Stopping lets the requests already queued (removals at shutdown) run.
+    stop_timeout = 120.0
+
     def __init__(self, engine: RelayEngine, policy: sockets.SocketPolicy,
                  pins: dict[int, CpuPin] | None = None,
                  journal: Journal | None = None) -> None:
+        super().__init__()
         self._engine = engine
         self._policy = policy
         self._pins = dict(pins or {})
@@ -196,7 +200,6 @@ class RelayManager:
         # by itself and reported (DataPlaneEvent).
         self._views: dict[int, RelayState] = {}
         self._journal_relays: list[tuple[RelaySpec, str]] = []
-        self._thread: threading.Thread | None = None
         self._listeners: list[Listener] = []
         # Server sockets the data plane made and gave to their owner:
         # path -> (device, inode), kept in the state directory so that
@@ -206,16 +209,8 @@ class RelayManager:
             if journal is not None else None)
 
     # ---- lifecycle ------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run,
-                                        name="relay-manager", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+    def wake(self) -> None:
+        self._queue.put(None)   # after the requests already queued
 
     def add_listener(self, listener: Listener) -> None:
         """``listener(event, spec, reason)`` hears of every relay made
@@ -243,12 +238,15 @@ class RelayManager:
         return self.submit(AddRelay(spec, source))
 
     def add(self, spec: RelaySpec, source: str = "static",
-            timeout: float | None = None) -> RelayState:
-        return self.submit(AddRelay(spec, source)).result(timeout)
+            timeout: float = service.DEADLINE) -> RelayState:
+        return service.result(self.submit(AddRelay(spec, source)),
+                              "%s: add relay %d" % (source, spec.relay_id),
+                              timeout)
 
     def remove(self, relay_id: int, source: str = "static",
-               timeout: float | None = None) -> None:
-        self.submit(RemoveRelay(relay_id, source=source)).result(timeout)
+               timeout: float = service.DEADLINE) -> None:
+        service.result(self.submit(RemoveRelay(relay_id, source=source)),
+                       "%s: remove relay %d" % (source, relay_id), timeout)
 
     def relays(self) -> list[RelayState]:
         return self._engine.relays()
@@ -279,7 +277,7 @@ class RelayManager:
                 list(self._relays.items()) if source in r.claims}
 
     # ---- the writer thread ----------------------------------------------
-    def _run(self) -> None:
+    def run(self) -> None:
         handlers: dict[type, Callable[[Any], Any]] = {
             AddRelay: self._add, RemoveRelay: self._remove,
             MoveDirection: self._move, SetPins: self._set_pins,
@@ -667,7 +665,7 @@ class RelayManager:
         restored = 0
         for spec, future in futures:
             try:
-                future.result()
+                service.result(future, "journal: relay %d" % spec.relay_id)
                 restored += 1
             except exception.Vio4wdException as exc:
                 LOG.error("journal: relay %d (%s) not restored: %s",

@@ -121,7 +121,8 @@ class Periodic(Service):
 
     interval = 1.0
 
-    def step(self) -> None:
+    def step(self) -> Any:
+        """One round (what it returns is the caller's business)."""
         raise NotImplementedError
 
     def run(self) -> None:

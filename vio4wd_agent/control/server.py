@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 
 import zmq
 
-from vio4wd_agent import trusted
+from vio4wd_agent import service, trusted
 from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
@@ -62,9 +62,13 @@ def prepare_ipc(endpoint: str, gid: int | None = None) -> None:
                       "process (another agent?)" % endpoint) from None
 
 
-class ZmqServer:
+class ZmqServer(service.Service):
+    stop_timeout = 5.0
+
     def __init__(self, context: zmq.Context, endpoint: str, handler: Handler,
                  *, ipc_gid: int | None = None, ipc_mode: int = 0o660) -> None:
+        super().__init__()
+        self.thread_name = "zmq-%s" % handler.name
         self.endpoint = endpoint
         self.handler = handler
         self._context = context
@@ -74,8 +78,6 @@ class ZmqServer:
             collections.deque()
         self._wake_lock = threading.Lock()
         self._wake_addr = "inproc://wake-%s-%d" % (handler.name, id(self))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._sock: zmq.Socket | None = None
         self._made: os.stat_result | None = None
         self._wake_in: zmq.Socket | None = None
@@ -101,22 +103,19 @@ class ZmqServer:
         self._wake_in.bind(self._wake_addr)
         self._wake_out = self._context.socket(zmq.PUSH)
         self._wake_out.connect(self._wake_addr)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="zmq-%s" % self.handler.name)
-        self._thread.start()
+        super().start()
         LOG.info("%s server listening on %s", self.handler.name,
                  self.endpoint)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def stop(self, timeout: float | None = None) -> bool:
+        stopped = super().stop(timeout)
         for sock in (self._sock, self._wake_in, self._wake_out):
             if sock is not None:
                 sock.close(0)
         path = ipc_path(self.endpoint)
         if path is not None:
             sockets.unlink_if_same(path, self._made)
+        return stopped
 
     # ---- replies ----------------------------------------------------------
     def _replier(self, envelope: list[bytes]) -> Reply:
@@ -130,7 +129,7 @@ class ZmqServer:
                 answered.append(True)
             self._outbox.append((envelope, data))
             with self._wake_lock:
-                if self._wake_out is not None and not self._stop.is_set():
+                if self._wake_out is not None and not self.stopping:
                     try:
                         self._wake_out.send(b"", zmq.NOBLOCK)
                     except zmq.Again:
@@ -147,12 +146,12 @@ class ZmqServer:
                 LOG.debug("%s: reply not sent: %s", self.handler.name, exc)
 
     # ---- the server thread -------------------------------------------------
-    def _run(self) -> None:
+    def run(self) -> None:
         assert self._sock is not None and self._wake_in is not None
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         poller.register(self._wake_in, zmq.POLLIN)
-        while not self._stop.is_set():
+        while not self.stopping:
             events = dict(poller.poll(200))
             if self._wake_in in events:
                 while True:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 
+from vio4wd_agent import service
 from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.control import protocol
 from vio4wd_agent.control.server import Reply
@@ -71,26 +72,21 @@ class SharedSampler:
             return self._last
 
 
-class TimerQueue:
+class TimerQueue(service.Service):
     """Runs callables at given times on one thread."""
 
+    thread_name = "stats-timers"
+    stop_timeout = 5.0
+
     def __init__(self) -> None:
+        super().__init__()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="stats-timers")
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def wake(self) -> None:
         with self._cond:
-            self._stop = True
             self._cond.notify()
-        if self._thread.ident is not None:      # started
-            self._thread.join(5)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         with self._cond:
@@ -102,22 +98,19 @@ class TimerQueue:
         with self._cond:
             return len(self._heap)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while True:
             with self._cond:
-                while not self._stop and (
+                while not self.stopping and (
                         not self._heap or
                         self._heap[0][0] > time.monotonic()):
                     timeout = None if not self._heap else \
                         self._heap[0][0] - time.monotonic()
                     self._cond.wait(timeout)
-                if self._stop:
+                if self.stopping:
                     return
                 _, _, fn = heapq.heappop(self._heap)
-            try:
-                fn()
-            except Exception:
-                LOG.exception("scheduled stats work failed")
+            service.call_logged("scheduled stats work", fn)
 
 
 class RateSampler:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import oslo_messaging
 from oslo_config import cfg
 
-from vio4wd_agent import manager
+from vio4wd_agent import manager, service
 from vio4wd_agent.conf.settings import NeutronSettings, Settings
 from vio4wd_agent.control.port_control import PortControl
 from vio4wd_agent.neutron import constants as c
@@ -53,43 +53,37 @@ def version() -> str:
         return "unknown"
 
 
-class _Loop:
+class _Loop(service.Service):
     """A thread that runs ``step`` until stopped; ``step`` returns the
     seconds to wait before the next round (woken early by ``kick``), or
     None when the loop's work is done.  An exception in a step is logged
     and the loop goes on."""
 
     def __init__(self, name: str, step: Callable[[], float | None]) -> None:
-        self.name = name
+        super().__init__()
+        self.name = self.thread_name = name
         self._step = step
-        self._stop = threading.Event()
         self._kick = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name,
-                                        daemon=True)
-        self._thread.start()
 
     def kick(self) -> None:
         self._kick.set()
 
+    def wake(self) -> None:
+        self._kick.set()
+
     def signal_stop(self) -> None:
-        self._stop.set()
+        """Ask it to stop without waiting (several loops stop at once)."""
+        self._stopping.set()
         self._kick.set()
 
     def join(self, deadline: float) -> None:
-        """Wait for the thread until ``deadline`` (time.monotonic())."""
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-            if self._thread.is_alive():
-                LOG.warning("%s did not stop in time (a bus call still "
-                            "waiting for the broker); left behind",
-                            self.name)
-            self._thread = None
+        """Wait for the thread until ``deadline`` (time.monotonic()); a
+        log line when it is still there (a bus call waiting for the
+        broker)."""
+        self.stop(max(0.0, deadline - time.monotonic()))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def run(self) -> None:
+        while not self.stopping:
             try:
                 wait = self._step()
             except Exception:

@@ -6,10 +6,10 @@ RelayManager (not journaled: a balance is a state of traffic, not a pin)."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
 
 from vio4wd_agent import manager as mgr
+from vio4wd_agent import service
 from vio4wd_agent.conf import parsing
 from vio4wd_agent.control import stats
 from vio4wd_agent.relay.engine import RelayEngine
@@ -19,17 +19,19 @@ from vio4wd_agent.scheduler import balance
 LOG = logging.getLogger(__name__)
 
 
-class CoreBalancer:
+class CoreBalancer(service.Periodic):
     name = "core balancer"
+    thread_name = "core-scheduler"
 
     def __init__(self, manager: mgr.RelayManager, engine: RelayEngine, *,
                  poll_interval: float, sensitivity: float,
                  cross_numa: bool = False,
                  cpu_node: Callable[[int], int | None] = lambda cpu: None,
                  log_level: int | None = None) -> None:
+        super().__init__()
         self.manager = manager
         self.engine = engine
-        self.poll_interval = poll_interval
+        self.poll_interval = self.interval = poll_interval
         self.sensitivity = sensitivity
         self.cross_numa = cross_numa
         self.cpu_node = cpu_node
@@ -37,31 +39,15 @@ class CoreBalancer:
         self.rounds = 0
         self._last: stats.Sample | None = None
         self._workers: dict[int, int | None] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         if log_level is not None:
             LOG.setLevel(parsing.python_log_level(log_level))
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run,
-                                        name="core-scheduler", daemon=True)
-        self._thread.start()
+        super().start()
         LOG.info("core scheduler: balancing every %.1f s, sensitivity "
                  "%.0f%%, %s", self.poll_interval, self.sensitivity,
                  "across NUMA nodes" if self.cross_numa else
                  "within NUMA nodes")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
-            try:
-                self.step()
-            except Exception:       # a bad round must not end balancing
-                LOG.exception("core scheduler: round failed")
 
     # ---- one round --------------------------------------------------------
     def step(self) -> balance.Plan | None:
@@ -81,9 +67,11 @@ class CoreBalancer:
                             cross_numa=self.cross_numa)
         for move in plan.moves:
             try:
-                self.manager.submit(mgr.MoveDirection(
+                service.result(self.manager.submit(mgr.MoveDirection(
                     move.relay_id, move.direction, move.dst,
-                    source="core balancer", persist=False)).result()
+                    source="core balancer", persist=False)),
+                    "core scheduler: relay %d %s to CPU %d" % (
+                        move.relay_id, move.direction.name, move.dst))
                 self.moves += 1
             except Exception as exc:    # e.g. the relay went meanwhile
                 LOG.warning("core scheduler: relay %d %s not moved to CPU "

@@ -29,13 +29,12 @@ import os
 import select
 import stat
 import struct
-import threading
 from typing import Any
 
 from vio4wd_agent.conf.parsing import check_vf, normalize_pci
 from vio4wd_agent.control.port_control import BadRequest, PortControl, \
     PortRequest
-from vio4wd_agent import trusted
+from vio4wd_agent import service, trusted
 from vio4wd_agent.exception import ConfigError
 from vio4wd_agent.host import sysfs
 from vio4wd_agent.relay.model import MAX_RELAY_ID
@@ -124,17 +123,18 @@ def _netdev_command(verb: str, netdev: str) -> PortRequest:
                        virtio_id=index, pci_addrs=(pci,))
 
 
-class IpcDirectory:
+class IpcDirectory(service.Service):
     name = "ipc"
+    thread_name = "ipc-port-control"
+    stop_timeout = 5.0
 
     def __init__(self, path: str, control: PortControl,
                  gid: int | None = None) -> None:
+        super().__init__()
         self.path = path
         self.control = control
         self.gid = gid
         self._fd = -1
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def check(self) -> None:
         """Create the directory, or refuse one that someone else controls
@@ -160,29 +160,26 @@ class IpcDirectory:
             os.close(fd)
             raise OSError(err, "inotify_add_watch %s" % self.path)
         self._fd = fd
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="ipc-port-control")
-        self._thread.start()
+        super().start()
         LOG.info("IPC port control: watching %s", self.path)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def stop(self, timeout: float | None = None) -> bool:
+        stopped = super().stop(timeout)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        return stopped
 
-    def _run(self) -> None:
+    def run(self) -> None:
         """The watch loop: no command, however bad, ends it."""
         self._scan()    # commands dropped while we were not watching
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 self._watch_once()
             except Exception:
                 LOG.exception("IPC port control: watching %s failed; "
                               "going on", self.path)
-                self._stop.wait(0.5)
+                self.sleep(0.5)
 
     def _watch_once(self) -> None:
         ready, _, _ = select.select([self._fd], [], [], 0.5)

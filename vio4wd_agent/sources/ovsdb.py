@@ -32,7 +32,7 @@ import ovs.jsonrpc
 import ovs.poller
 import ovs.stream
 
-from vio4wd_agent import manager
+from vio4wd_agent import manager, service
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.host import sysfs
 from vio4wd_agent.relay.model import MAX_RELAY_ID, RelaySpec
@@ -81,14 +81,17 @@ def wanted(rows: list[tuple[str, dict[str, str]]],
     return out
 
 
-class OvsdbWatcher:
+class OvsdbWatcher(service.Service):
     name = "ovsdb"
+    thread_name = "ovsdb-watcher"
+    stop_timeout = 5.0
 
     def __init__(self, remote: str, mgr: manager.RelayManager,
                  flags: VhostFlags, policy: SocketPolicy,
                  device_map: dict[str, str],
                  vf_of: Callable[[str], str | None] = sysfs.netdev_pci,
                  allow_devargs: bool = False) -> None:
+        super().__init__()
         self.remote = remote
         self.allow_devargs = allow_devargs
         self.manager = mgr
@@ -101,19 +104,7 @@ class OvsdbWatcher:
         # relay id -> (interface, retry delay, when to look again): rows
         # whose netdev is not here yet
         self.waiting: dict[int, tuple[str, float, float]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.synced = threading.Event()         # tests wait on it
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="ovsdb-watcher")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
 
     # ---- IDL ----------------------------------------------------------------
     def _schema(self) -> Any:
@@ -133,10 +124,10 @@ class OvsdbWatcher:
         finally:
             rpc.close()
 
-    def _run(self) -> None:
+    def run(self) -> None:
         helper = None
         waited = False
-        while helper is None and not self._stop.is_set():
+        while helper is None and not self.stopping:
             try:
                 schema = self._schema()
                 helper = ovs.db.idl.SchemaHelper(schema_json=schema)
@@ -147,20 +138,20 @@ class OvsdbWatcher:
                     LOG.warning("OVSDB %s not reachable yet (%s); retrying",
                                 self.remote, exc)
                     waited = True
-                self._stop.wait(1.0)
+                self.sleep(1.0)
         if helper is None:
             return
         idl = ovs.db.idl.Idl(self.remote, helper)
         seen = -1
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     self._round(idl, seen)
                     seen = idl.change_seqno
                 except Exception:   # a bad round must not end the watch
                     LOG.exception("OVSDB: watching %s failed; going on",
                                   self.remote)
-                    self._stop.wait(1.0)
+                    self.sleep(1.0)
         finally:
             idl.close()
 
@@ -252,7 +243,7 @@ class OvsdbWatcher:
     @staticmethod
     def _wait(future: concurrent.futures.Future, relay_id: int) -> bool:
         try:
-            future.result()
+            service.result(future, "OVSDB: relay %d" % relay_id)
             return True
         except Exception as exc:
             LOG.error("OVSDB: relay %d: %s", relay_id, exc)

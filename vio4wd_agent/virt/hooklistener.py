@@ -25,7 +25,7 @@ import socket
 import threading
 from typing import Any, Callable, Sequence
 
-from vio4wd_agent import trusted
+from vio4wd_agent import service, trusted
 from vio4wd_agent.vhostuser import sockets
 
 LOG = logging.getLogger(__name__)
@@ -66,21 +66,22 @@ def parse_request(data: bytes) -> tuple[str, str, str]:
     return op, name, xml
 
 
-class HookListener:
+class HookListener(service.Service):
     """Accepts hook requests on ``path`` and answers them with
     ``handler(op, domain, xml)``; a bad request gets an error answer and
     the listener carries on."""
 
     name = "libvirt-hook"
+    thread_name = "libvirt-hook"
+    stop_timeout = 5.0
 
     def __init__(self, path: str, handler: Handler) -> None:
+        super().__init__()
         self.path = path
         self.handler = handler
         self._sock: socket.socket | None = None
         self._made: os.stat_result | None = None
-        self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         trusted.ensure_dir(os.path.dirname(self.path) or ".", mode=0o755,
@@ -98,30 +99,27 @@ class HookListener:
         sock.listen(MAX_CLIENTS)
         sock.settimeout(0.5)
         self._sock = sock
-        self._thread = threading.Thread(target=self._accept,
-                                        name="libvirt-hook", daemon=True)
-        self._thread.start()
+        super().start()
         LOG.info("libvirt hook requests taken on %s", self.path)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def stop(self, timeout: float | None = None) -> bool:
+        stopped = super().stop(timeout)
         if self._sock is not None:
             self._sock.close()
             self._sock = None
             sockets.unlink_if_same(self.path, self._made)
+        return stopped
 
-    def _accept(self) -> None:
+    def run(self) -> None:
         assert self._sock is not None
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 conn, _ = self._sock.accept()
             except socket.timeout:
                 continue
             except OSError as exc:
                 LOG.error("libvirt hook socket %s: %s", self.path, exc)
-                self._stop.wait(0.5)
+                self.sleep(0.5)
                 continue
             if not self._slots.acquire(blocking=False):
                 self._reply(conn, answer(

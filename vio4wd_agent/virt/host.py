@@ -33,7 +33,7 @@ from typing import Any
 
 import libvirt
 
-from vio4wd_agent import manager
+from vio4wd_agent import manager, service
 from vio4wd_agent.conf.parsing import normalize_pci
 from vio4wd_agent.conf.settings import VhostFlags, resolve_vf
 from vio4wd_agent.exception import Vio4wdException
@@ -70,14 +70,32 @@ class Event:
     detail: int = -1
 
 
-class LibvirtWatcher:
+class _EventLoop(service.Service):
+    """libvirt's default event loop (callbacks: translate and queue)."""
+
+    thread_name = "libvirt-events"
+    stop_timeout = 5.0
+
+    def run(self) -> None:
+        while not self.stopping:
+            try:
+                libvirt.virEventRunDefaultImpl()
+            except libvirt.libvirtError as exc:
+                LOG.debug("libvirt event loop: %s", exc)
+                self.sleep(0.1)
+
+
+class LibvirtWatcher(service.Service):
     name = "libvirt"
+    thread_name = "libvirt-watcher"
+    stop_timeout = 5.0
 
     def __init__(self, uri: str, mgr: manager.RelayManager,
                  flags: VhostFlags, policy: SocketPolicy,
                  device_map: dict[str, str], dynamic_sockets: bool,
                  stopped_grace: float = 10.0, hook_socket: str = "",
                  allow_devargs: bool = False) -> None:
+        super().__init__()
         self.uri = uri
         self.allow_devargs = allow_devargs
         self.manager = mgr
@@ -101,8 +119,7 @@ class LibvirtWatcher:
         self._timers: list[tuple[float, str]] = []
         self._conn: Any = None
         self._callbacks: list[int] = []
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._event_loop = _EventLoop()
         self.synced = threading.Event()      # a full resync was done
         self.resyncs = 0
 
@@ -130,28 +147,19 @@ class LibvirtWatcher:
                           "domains need their sockets made beforehand",
                           self._hook.path, exc)
                 self._hook = None
-        for target, name in ((self._event_loop, "libvirt-events"),
-                             (self._work, "libvirt-watcher")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._event_loop.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def wake(self) -> None:
+        self.events.put(None)
+
+    def stop(self, timeout: float | None = None) -> bool:
         if self._hook is not None:
             self._hook.stop()
-        self.events.put(None)
-        for t in self._threads:
-            t.join(5)
+        stopped = super().stop(timeout)
+        stopped = self._event_loop.stop() and stopped
         self._disconnect()
-
-    def _event_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                libvirt.virEventRunDefaultImpl()
-            except libvirt.libvirtError as exc:
-                LOG.debug("libvirt event loop: %s", exc)
-                time.sleep(0.1)
+        return stopped
 
     # ---- connection -----------------------------------------------------
     def _connect(self) -> bool:
@@ -210,15 +218,16 @@ class LibvirtWatcher:
         self.events.put(Event("closed", event=reason))
 
     # ---- the worker -----------------------------------------------------
-    def _work(self) -> None:
+    def run(self) -> None:
+        """The watcher's thread: (re)connects, resyncs, applies events."""
         backoff = 0.5
-        while not self._stop.is_set():
+        while not self.stopping:
             if self._conn is None:
                 if self._connect():
                     backoff = 0.5
                     self.resync()
                 else:
-                    self._stop.wait(backoff)
+                    self.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
             timeout = 1.0
@@ -446,10 +455,11 @@ class LibvirtWatcher:
     def _add(self, spec: RelaySpec, source: str) -> str | None:
         """None when the socket is served, else why not."""
         try:
-            state = self.manager.submit(manager.AddRelay(
+            state = service.result(self.manager.submit(manager.AddRelay(
                 spec, source, conditional=True,
                 allocate_id=self.pattern is None or
-                not self.policy.in_main_directory(spec.vhost_path))).result()
+                not self.policy.in_main_directory(spec.vhost_path))),
+                "libvirt: %s: socket %s" % (source, spec.vhost_path))
         except Exception as exc:
             err = "%s: socket %s not served: %s" % (source, spec.vhost_path,
                                                     exc)
@@ -462,8 +472,9 @@ class LibvirtWatcher:
 
     def _remove(self, path: str, source: str) -> None:
         try:
-            self.manager.submit(manager.RemoveRelay(
-                vhost_path=path, source=source, conditional=True)).result()
+            service.result(self.manager.submit(manager.RemoveRelay(
+                vhost_path=path, source=source, conditional=True)),
+                "libvirt: %s: release socket %s" % (source, path))
         except Exception as exc:
             LOG.error("libvirt: %s: socket %s not released: %s", source,
                       path, exc)
