@@ -31,7 +31,7 @@ from vio4wd_agent import exception, service, trusted
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.journal import Journal
 from vio4wd_agent.relay.engine import RelayEngine
-from vio4wd_agent.relay.model import (EVENT_LOST, MAX_RELAY_ID, Direction,
+from vio4wd_agent.relay.model import (MAX_RELAY_ID, Direction, EventKind,
                                       RelaySpec, RelayState)
 from vio4wd_agent.vhostuser import sockets
 
@@ -182,6 +182,9 @@ class RelayManager(service.Service):
     thread_name = "relay-manager"
     # Stopping lets the requests already queued (removals at shutdown) run.
     stop_timeout = 120.0
+    # How often the writer thread asks the data plane what it did on its
+    # own when no request comes (s).
+    EVENT_POLL = 0.1
 
     def __init__(self, engine: RelayEngine, policy: sockets.SocketPolicy,
                  pins: dict[int, CpuPin] | None = None,
@@ -310,23 +313,23 @@ class RelayManager(service.Service):
             self._refresh_views(_touched(request, result))
             future.set_result(result)
 
-    # How often the writer thread asks the data plane what it did on its
-    # own when no request comes (s).
-    EVENT_POLL = 0.1
-
     def _refresh_views(self, relay_ids: list[int] | None = None) -> None:
-        """The views of ``relay_ids`` (all relays when None) read again
-        from the data plane; those of relays that are gone dropped."""
-        for relay_id in list(self._views):
-            if relay_id not in self._relays:
-                del self._views[relay_id]
-        for relay_id in self._relays if relay_ids is None else relay_ids:
-            if relay_id not in self._relays:
-                continue
-            try:
-                self._views[relay_id] = self._engine.relay(relay_id)
-            except exception.NotFound:
+        """The views of ``relay_ids`` (every relay when None) read again
+        from the data plane; that of a relay no longer there dropped."""
+        if relay_ids is None:
+            self._views.clear()
+            relay_ids = list(self._relays)
+        for relay_id in relay_ids:
+            state = None
+            if relay_id in self._relays:
+                try:
+                    state = self._engine.relay(relay_id)
+                except exception.NotFound:
+                    pass
+            if state is None:
                 self._views.pop(relay_id, None)
+            else:
+                self._views[relay_id] = state
 
     def _apply_events(self) -> None:
         """The data plane's own changes (its watch thread: bond failover,
@@ -334,19 +337,16 @@ class RelayManager(service.Service):
         to the VM's node) become the manager's view, and a log line that
         says who did it."""
         for event in self._engine.events():
-            if event.kind == EVENT_LOST or event.relay_id is None:
+            if event.kind is EventKind.LOST or event.relay_id is None:
                 LOG.warning("data plane: events were lost; reading every "
                             "relay again")
                 self._refresh_views()
                 continue
-            if event.relay_id not in self._relays:
-                continue
             old = self._views.get(event.relay_id)
-            try:
-                new = self._engine.relay(event.relay_id)
-            except exception.NotFound:
+            self._refresh_views([event.relay_id])
+            new = self._views.get(event.relay_id)
+            if new is None:     # not one of ours, or gone meanwhile
                 continue
-            self._views[event.relay_id] = new
             cpus = "%s/%s" % (new.vf_to_vm.cpu, new.vm_to_vf.cpu)
             was = "%s/%s" % (old.vf_to_vm.cpu, old.vm_to_vf.cpu) if old \
                 else "?"

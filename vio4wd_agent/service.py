@@ -19,7 +19,7 @@ import concurrent.futures
 import errno
 import logging
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from vio4wd_agent import exception
 
@@ -131,13 +131,3 @@ class Periodic(Service):
                 self.step()
             except Exception:
                 LOG.exception("%s: round failed", self.thread_name)
-
-
-def call_logged(what: str, fn: Callable[[], Any]) -> Any:
-    """``fn()``, its exception logged (with ``what``) instead of raised:
-    for callbacks that must never take their caller's thread down."""
-    try:
-        return fn()
-    except Exception:
-        LOG.exception("%s failed", what)
-        return None

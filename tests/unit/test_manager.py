@@ -11,8 +11,9 @@ import pytest
 from vio4wd_agent import exception
 from vio4wd_agent.conf.parsing import CpuPin
 from vio4wd_agent.manager import AddRelay, Query, RelayManager, RemoveRelay
-from vio4wd_agent.relay.model import RelaySpec
+from vio4wd_agent.relay.model import DataPlaneEvent, EventKind, RelaySpec
 from vio4wd_agent.vhostuser.sockets import SocketPolicy
+from tests.functional.util import wait_for
 
 
 class FakeEngine:
@@ -331,14 +332,6 @@ def test_relay_ids_beyond_int32_are_refused(manager):
     assert engine.specs == {}
 
 
-def _eventually(check, what):
-    import time
-    deadline = time.monotonic() + 10
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
-
-
 def test_view_follows_our_changes(manager):
     m, engine, policy = manager
     m.add(RelaySpec(5, policy.path_for(5), vf="net_null5"))
@@ -348,7 +341,6 @@ def test_view_follows_our_changes(manager):
 
 
 def test_view_takes_the_data_planes_own_changes(manager, caplog):
-    from vio4wd_agent.relay.model import DataPlaneEvent
     m, engine, policy = manager
     m.add(RelaySpec(6, policy.path_for(6), vf="net_bonding6",
                     bond_members=("net_null61", "net_null62")))
@@ -356,29 +348,31 @@ def test_view_takes_the_data_planes_own_changes(manager, caplog):
     # The watch thread took member 0 out of the bond: the manager hears
     # of it with no request of its own, and says who did it.
     engine.changed[6] = {"members_out": 1}
-    engine.pending_events.append(DataPlaneEvent(6, 1, 0))
+    engine.pending_events.append(DataPlaneEvent(6, EventKind.MEMBER_OUT, 0))
     with caplog.at_level("INFO"):
-        _eventually(lambda: m.view(6).members_out == 1, "view updated")
-        _eventually(lambda: "relay 6: data plane: bond member out (link "
-                    "down): member 0" in caplog.text, "logged")
+        wait_for(lambda: m.view(6).members_out == 1, what="view updated")
+        wait_for(lambda: "relay 6: data plane: bond member out (link "
+                 "down): member 0" in caplog.text, what="the log line")
     assert m.view(6).placement() == engine.relay(6).placement()
 
 
 def test_lost_events_read_every_relay(manager):
-    from vio4wd_agent.relay.model import DataPlaneEvent, EVENT_LOST
     m, engine, policy = manager
     for i in (7, 8):
         m.add(RelaySpec(i, policy.path_for(i)))
     engine.changed[7] = {"socket_down": True}
     engine.changed[8] = {"numa_node": 1}
-    engine.pending_events.append(DataPlaneEvent(None, EVENT_LOST, 0))
-    _eventually(lambda: m.view(7).socket_down and m.view(8).numa_node == 1,
-                "every view read again")
+    engine.pending_events.append(DataPlaneEvent(None, EventKind.LOST))
+    wait_for(lambda: m.view(7).socket_down and m.view(8).numa_node == 1,
+             what="every view read again")
 
 
-def test_events_of_unknown_relays_are_ignored(manager):
-    from vio4wd_agent.relay.model import DataPlaneEvent
+def test_events_of_unknown_relays_are_ignored(manager, caplog):
     m, engine, policy = manager
-    engine.pending_events.append(DataPlaneEvent(99, 3, 0))
-    m.add(RelaySpec(9, policy.path_for(9)))     # the writer thread goes on
+    engine.pending_events.append(DataPlaneEvent(99, EventKind.SOCKET_DOWN))
+    with caplog.at_level("ERROR"):
+        # The writer reads pending events before it takes a request.
+        m.add(RelaySpec(9, policy.path_for(9)))
+    assert not engine.pending_events
+    assert "events not applied" not in caplog.text
     assert m.view(99) is None and m.view(9) is not None

@@ -110,7 +110,10 @@ class TimerQueue(service.Service):
                 if self.stopping:
                     return
                 _, _, fn = heapq.heappop(self._heap)
-            service.call_logged("scheduled stats work", fn)
+            try:
+                fn()
+            except Exception:
+                LOG.exception("scheduled stats work failed")
 
 
 class RateSampler:

@@ -128,9 +128,20 @@ def _changes_relays(method: F) -> F:
         try:
             return method(self, *args, **kw)
         finally:
-            with self._changes_lock:
-                self._changes += 1
+            self._changed()
     return wrapper  # type: ignore[return-value]
+
+
+# The header's event numbers, as the model names them.
+_EVENT_KINDS = {
+    lib.V4W_EV_BOND_MEMBER_OUT: model.EventKind.MEMBER_OUT,
+    lib.V4W_EV_BOND_MEMBER_IN: model.EventKind.MEMBER_IN,
+    lib.V4W_EV_SOCKET_DOWN: model.EventKind.SOCKET_DOWN,
+    lib.V4W_EV_SOCKET_UP: model.EventKind.SOCKET_UP,
+    lib.V4W_EV_VF_RESTARTED: model.EventKind.VF_RESTARTED,
+    lib.V4W_EV_POOL_MOVED: model.EventKind.POOL_MOVED,
+    lib.V4W_EV_LOST: model.EventKind.LOST,
+}
 
 
 class RelayEngine:
@@ -146,6 +157,10 @@ class RelayEngine:
     @property
     def changes(self) -> int:
         return self._changes
+
+    def _changed(self) -> None:
+        with self._changes_lock:
+            self._changes += 1
 
     @property
     def running(self) -> bool:
@@ -292,13 +307,13 @@ class RelayEngine:
         out: list[model.DataPlaneEvent] = []
         while True:
             n = lib.v4w_events_read(buf, 64)
-            out += [model.DataPlaneEvent(_from_c(buf[i].relay), buf[i].kind,
-                                         buf[i].arg) for i in range(n)]
+            out += [model.DataPlaneEvent(_from_c(buf[i].relay),
+                                         _EVENT_KINDS[buf[i].kind], buf[i].arg)
+                    for i in range(n)]
             if n < 64:
                 break
         if out:
-            with self._changes_lock:    # stats answers must not predate it
-                self._changes += 1
+            self._changed()     # stats answers must not predate them
         return out
 
     def relay_ids(self) -> list[int]:

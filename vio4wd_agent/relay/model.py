@@ -130,13 +130,13 @@ class RelayState:
     socket_down: bool = False
     members_out: int = 0       # bond members out for a down link (bits)
 
-    def placement(self) -> tuple[int | None, int | None, int, bool, int,
-                                 int | None]:
-        """What the data plane may change on its own (its watch thread;
-        see DataPlaneEvent): the directions' CPUs, the pool's node, the
-        socket withdrawn or not, the bond members out, the active one."""
+    def placement(self) -> tuple[int | None, int | None, int, bool, int]:
+        """What the data plane's watch thread changes on its own (see
+        DataPlaneEvent): the directions' CPUs, the pool's node, the socket
+        withdrawn or not, the bond members out.  (Which member a bond
+        sends on is the bond driver's own state, read live.)"""
         return (self.vf_to_vm.cpu, self.vm_to_vf.cpu, self.numa_node,
-                self.socket_down, self.members_out, self.active_member)
+                self.socket_down, self.members_out)
 
     @property
     def forwarding(self) -> bool:
@@ -200,15 +200,16 @@ class Resources:
     workers: int
 
 
-# What the data plane did to a relay on its own, by V4W_EV_* number.
-EVENTS = {1: "bond member out (link down)",
-          2: "bond member back in (link up)",
-          3: "socket withdrawn (VF link down)",
-          4: "socket offered again (VF link up)",
-          5: "VF restarted",
-          6: "mempool followed the VM's NUMA node",
-          7: "events lost"}
-EVENT_LOST = 7
+class EventKind(enum.Enum):
+    """What the data plane did to a relay on its own (the engine maps the
+    header's V4W_EV_* numbers to these); the value says it in a log."""
+    MEMBER_OUT = "bond member out (link down): member %d"
+    MEMBER_IN = "bond member back in (link up): member %d"
+    SOCKET_DOWN = "socket withdrawn (VF link down)"
+    SOCKET_UP = "socket offered again (VF link up)"
+    VF_RESTARTED = "VF restarted"
+    POOL_MOVED = "mempool followed the VM's NUMA node: pool on node %d"
+    LOST = "events lost"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,14 +217,10 @@ class DataPlaneEvent:
     """A change the data plane made by itself (RelayEngine.events): the
     relay's directions went off their workers and back, so its CPUs, and
     what ``kind`` says, may differ from before."""
-    relay_id: int | None       # None with EVENT_LOST: every relay
-    kind: int                  # a key of EVENTS
-    arg: int                   # member index, NUMA node...
+    relay_id: int | None       # None with EventKind.LOST: every relay
+    kind: EventKind
+    arg: int = 0               # member index, NUMA node
 
     def describe(self) -> str:
-        what = EVENTS.get(self.kind, "event %d" % self.kind)
-        if self.kind in (1, 2):
-            return "%s: member %d" % (what, self.arg)
-        if self.kind == 6:
-            return "%s: pool on node %d" % (what, self.arg)
-        return what
+        text = self.kind.value
+        return text % self.arg if "%d" in text else text
