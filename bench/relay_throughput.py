@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import collections
 import collections.abc
+import dataclasses
 import math
 import os
 import re
@@ -175,24 +176,34 @@ class Forwarder:
             run.close()
 
 
-def worker_switches(pid: int, cpu: int) -> int:
-    """Voluntary context switches of the agent's worker thread on ``cpu``
-    (a worker that naps makes them; one that polls without rest does
-    not)."""
+def worker_switches(pid: int, cpu: int) -> "collections.abc.Callable[[], int]":
+    """A reader of the voluntary context switches of the agent's worker
+    thread on ``cpu`` (a worker that naps makes them; one that polls
+    without rest does not).  The thread is looked up on the first read
+    (the agent starts it after it starts) and kept."""
     name = "rte-worker-%d" % cpu
-    for tid in os.listdir("/proc/%d/task" % pid):
-        base = "/proc/%d/task/%s/" % (pid, tid)
-        try:
-            with open(base + "comm") as f:
-                if f.read().strip() != name:
-                    continue
-            with open(base + "status") as f:
-                for line in f:
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        return int(line.split()[1])
-        except OSError:
-            continue
-    raise RuntimeError("no thread %s in process %d" % (name, pid))
+    found: list[str] = []
+
+    def status() -> str:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            base = "/proc/%d/task/%s/" % (pid, tid)
+            try:
+                with open(base + "comm") as f:
+                    if f.read().strip() == name:
+                        return base + "status"
+            except OSError:
+                continue
+        raise RuntimeError("no thread %s in process %d" % (name, pid))
+
+    def read() -> int:
+        if not found:
+            found.append(status())
+        with open(found[0]) as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no voluntary_ctxt_switches in " + found[0])
+    return read
 
 
 class Relay(Forwarder):
@@ -219,7 +230,7 @@ class Relay(Forwarder):
         agent = start_agent(conf, env=self.env)
         return Running(os.path.join(d, "virtio-forwarder0.sock"),
                        [agent.pid], lambda: stop_agent(agent),
-                       lambda: worker_switches(agent.pid, h.worker))
+                       worker_switches(agent.pid, h.worker))
 
 
 class TestpmdIo(Forwarder):
@@ -363,6 +374,7 @@ class Window(typing.NamedTuple):
     name: str                       # relay, relay+, testpmd, ovs
     rate: float                     # packets/s
     probes: tuple[float, float]     # ns, before and after
+    switches: int | None = None     # the worker's voluntary ones, if known
 
 
 def clusters(got: list[Window], split: float, peer: str,
@@ -422,20 +434,31 @@ def report(windows: list[Window], names: list[str],
     themselves fall into two clusters (speed_split), the ratio within
     each cluster and how many windows of each forwarder landed in the
     high one are added: a diagnostic, not the ratio (a forwarder that is
-    faster also lands in the high cluster more often).  The relay/testpmd
-    64-byte line comes last, bare, its notes on the line before it."""
+    faster also lands in the high cluster more often)."""
+    def one(peer: str, size: int, direction: str) -> tuple[float, str] | None:
+        got = [w for w in windows
+               if (w.size, w.direction) == (size, direction)]
+        return ratio(got, peer) if got else None
+    return ratio_lines(names, sizes, one)
+
+
+def ratio_lines(names: list[str], sizes: list[int],
+                one: "collections.abc.Callable[[str, int, str], "
+                "tuple[float, str] | None]") -> list[str]:
+    """A line per peer and size with ``one(peer, size, direction)``'s
+    ratio (value, notes) for each direction that has one.  The
+    relay/testpmd 64-byte line comes last, bare, its notes on the line
+    before it."""
     lines, last = [], []
     for peer in names[1:]:
         for size in sizes:
             parts, notes = [], []
             for direction, label in DIRS:
-                got = [w for w in windows
-                       if (w.size, w.direction) == (size, direction)]
-                if not got:
+                got = one(peer, size, direction)
+                if got is None:
                     continue
-                value, note = ratio(got, peer)
-                parts.append("%s=%.2f" % (label, value))
-                notes.append("%s: %s" % (label, note))
+                parts.append("%s=%.2f" % (label, got[0]))
+                notes.append("%s: %s" % (label, got[1]))
             if not parts:
                 continue
             if peer == "testpmd" and size == 64:
@@ -457,12 +480,21 @@ class Slice(typing.NamedTuple):
     switches: int | None = None     # the worker's voluntary ones, if known
 
 
-def pause(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+@dataclasses.dataclass
+class Pair:
+    """A forwarder and its VM, interleaved with the other pairs."""
+    name: str
+    fwd: Running
+    vm: testpmd.TestPmd | None = None
+
+    def signal(self, sig: int) -> None:
+        """Stop (SIGSTOP) or resume (SIGCONT) every process of the pair."""
+        vm_pid = self.vm.pid if self.vm is not None else None
+        for pid in self.fwd.pids + ([vm_pid] if vm_pid else []):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
 
 def interleaved(host: Host, systems: list[Forwarder], run_no: int,
@@ -476,62 +508,53 @@ def interleaved(host: Host, systems: list[Forwarder], run_no: int,
     move them.  Slices of one cycle are a fraction of a second apart:
     whatever mode the host puts the CPUs in, both forwarders see it."""
     args = host.args
-    pairs: list[tuple[Forwarder, Running, testpmd.TestPmd | None]] = []
-    runs: dict[str, Running] = {}
-    pids: dict[str, list[int]] = {}
+    pairs: list[Pair] = []
     out: list[Slice] = []
     try:
         for system in systems:
-            fwd = system.start(direction, size)
-            pairs.append((system, fwd, None))
-            runs[system.name] = fwd
-            vm = host.start_vm(fwd.sock, direction, size,
-                               "v4wbvm%d" % host.seq)
-            pairs[-1] = (system, fwd, vm)
-            assert vm.pid is not None
-            pids[system.name] = fwd.pids + [vm.pid]
-            pause(pids[system.name], signal.SIGSTOP)
-        vms = {system.name: vm for system, _, vm in pairs}
-        running: str | None = None
+            pairs.append(Pair(system.name, system.start(direction, size)))
+            pairs[-1].vm = host.start_vm(pairs[-1].fwd.sock, direction,
+                                         size, "v4wbvm%d" % host.seq)
+            pairs[-1].signal(signal.SIGSTOP)
+        running: Pair | None = None
         for cycle in range(args.cycles):
-            k = cycle % len(systems)
-            for system in systems[k:] + systems[:k]:
-                pause(pids[system.name], signal.SIGCONT)
-                if running not in (None, system.name):
-                    pause(pids[running], signal.SIGSTOP)
-                running = system.name
-                vm = vms[system.name]
-                assert vm is not None
-                count = runs[system.name].switches
+            k = cycle % len(pairs)
+            for pair in pairs[k:] + pairs[:k]:
+                pair.signal(signal.SIGCONT)
+                if running not in (None, pair):
+                    running.signal(signal.SIGSTOP)
+                running = pair
+                assert pair.vm is not None
+                count = pair.fwd.switches
                 time.sleep(args.settle)
                 sw0 = count() if count else 0
-                t0, c0 = time.monotonic(), vm_count(vm, direction)
+                t0, c0 = time.monotonic(), vm_count(pair.vm, direction)
                 time.sleep(args.slice)
-                t1, c1 = time.monotonic(), vm_count(vm, direction)
+                t1, c1 = time.monotonic(), vm_count(pair.vm, direction)
                 out.append(Slice(run_no, cycle + 1, size, direction,
-                                 system.name, (c1 - c0) / (t1 - t0),
+                                 pair.name, (c1 - c0) / (t1 - t0),
                                  count() - sw0 if count else None))
             print("run %d %dB %s cycle %d: %s" % (
                 run_no, size, direction, cycle + 1, " ".join(
                     "%s %.2f Mpps" % (x.name, x.rate / 1e6)
-                    for x in out[-len(systems):])), flush=True)
+                    for x in out[-len(pairs):])), flush=True)
     finally:
         # One pair at a time, the others stopped: a pair that shuts down
         # while the others poll may take its time (seen: a VM's last
         # thread still running 30 s after SIGKILL).
-        for system, _, _ in pairs:
-            pause(pids.get(system.name, []), signal.SIGSTOP)
-        for system, fwd, vm in pairs:
-            pause(pids.get(system.name, []), signal.SIGCONT)
+        for pair in pairs:
+            pair.signal(signal.SIGSTOP)
+        for pair in pairs:
+            pair.signal(signal.SIGCONT)
             try:
-                if vm is not None:
-                    vm.stop()
+                if pair.vm is not None:
+                    pair.vm.stop()
             except subprocess.TimeoutExpired:
                 print("%s's VM did not quit: %s" % (
-                    system.name, thread_states(vm.pid if vm else None)),
-                    flush=True)
+                    pair.name, thread_states(pair.vm.pid if pair.vm
+                                             else None)), flush=True)
             finally:
-                fwd.close()
+                pair.fwd.close()
     return out
 
 
@@ -559,89 +582,75 @@ def slice_report(slices: list[Slice], names: list[str],
     run's median beside it (a run restarts every process: if those
     differ, the processes' own placement matters, not only the CPUs'
     mode), and in how many cycles the relay was ahead."""
-    lines, last = [], []
-    for peer in names[1:]:
-        for size in sizes:
-            parts, notes = [], []
-            for direction, label in DIRS:
-                cycles: dict[tuple[int, int], dict[str, float]] = \
-                    collections.defaultdict(dict)
-                for x in slices:
-                    if (x.size, x.direction) == (size, direction):
-                        cycles[(x.run, x.cycle)][x.name] = x.rate
-                ratios = {key: c["relay"] / c[peer]
-                          for key, c in cycles.items()
-                          if c.get("relay") and c.get(peer)}
-                if not ratios:
-                    continue
-                runs = sorted({r for r, _ in ratios})
-                per_run = ["%.2f" % statistics.median(
-                    v for (r, _), v in ratios.items() if r == run)
-                    for run in runs]
-                parts.append("%s=%.2f" % (label,
-                                          statistics.median(ratios.values())))
-                notes.append("%s: %d cycles, relay ahead in %d; per run %s"
-                             % (label, len(ratios),
-                                sum(v > 1 for v in ratios.values()),
-                                " ".join(per_run)))
-            if not parts:
-                continue
-            if peer == "testpmd" and size == 64:
-                last = ["(%s)" % "; ".join(notes),
-                        "relay/testpmd %s" % " ".join(parts)]
-            else:
-                lines.append("relay/%s %dB %s   [%s]" % (
-                    peer, size, " ".join(parts), "; ".join(notes)))
-    return lines + last
+    def one(peer: str, size: int, direction: str) -> tuple[float, str] | None:
+        cycles: dict[tuple[int, int], dict[str, float]] = \
+            collections.defaultdict(dict)
+        for x in slices:
+            if (x.size, x.direction) == (size, direction):
+                cycles[(x.run, x.cycle)][x.name] = x.rate
+        ratios = {key: c["relay"] / c[peer] for key, c in cycles.items()
+                  if c.get("relay") and c.get(peer)}
+        if not ratios:
+            return None
+        per_run = ["%.2f" % statistics.median(
+            v for (r, _), v in ratios.items() if r == run)
+            for run in sorted({r for r, _ in ratios})]
+        return statistics.median(ratios.values()), \
+            "%d cycles, relay ahead in %d; per run %s" % (
+                len(ratios), sum(v > 1 for v in ratios.values()),
+                " ".join(per_run))
+    return ratio_lines(names, sizes, one)
 
 
 def replay(path: str) -> int:
-    """Print the summary again from a saved output (the round lines)."""
-    pattern = re.compile(r"round (\d+) (\d+)B (\w+): (.*)")
-    item = re.compile(r"([\w+]+) ([\d.]+) Mpps \(probes (\d+)/(\d+) ns")
-    windows: list[Window] = []
-    names: list[str] = []
-    sizes: list[int] = []
-    with open(path) as f:
-        for line in f:
-            m = pattern.match(line)
-            if not m:
-                continue
-            size = int(m.group(2))
-            if size not in sizes:
-                sizes.append(size)
-            for name, rate, p0, p1 in item.findall(m.group(4)):
-                if name not in names:
-                    names.append(name)
-                windows.append(Window(int(m.group(1)), size, m.group(3),
-                                      name, float(rate) * 1e6,
-                                      (float(p0), float(p1))))
+    """Print the summary again from a saved output: the round lines of
+    the windows method, else the cycle lines of the interleaved one."""
+    def lines(pattern: str) -> list[re.Match]:
+        with open(path) as f:
+            return [m for m in map(re.compile(pattern).match, f) if m]
+
+    def order(items: "list[Window] | list[Slice]") -> tuple[list[str],
+                                                         list[int]]:
+        names = list(dict.fromkeys(x.name for x in items))
+        if "relay" in names:            # the relay first: peers follow
+            names.remove("relay")
+            names.insert(0, "relay")
+        return names, list(dict.fromkeys(x.size for x in items))
+
+    windows = [Window(int(m.group(1)), int(m.group(2)), m.group(3), name,
+                      float(rate) * 1e6, (float(p0), float(p1)))
+               for m in lines(r"round (\d+) (\d+)B (\w+): (.*)")
+               for name, rate, p0, p1 in re.findall(
+                   r"([\w+]+) ([\d.]+) Mpps \(probes (\d+)/(\d+) ns",
+                   m.group(4))]
     if windows:
-        for line in report(windows, names, sizes):
-            print(line)
-        return 0
-    cyc = re.compile(r"run (\d+) (\d+)B (\w+) cycle (\d+): (.*)")
-    rate = re.compile(r"([\w+]+) ([\d.]+) Mpps")
-    slices: list[Slice] = []
-    with open(path) as f:
-        for line in f:
-            m = cyc.match(line)
-            if not m:
-                continue
-            size = int(m.group(2))
-            if size not in sizes:
-                sizes.append(size)
-            for name, value in rate.findall(m.group(5)):
-                if name not in names:
-                    names.append(name)
-                slices.append(Slice(int(m.group(1)), int(m.group(4)), size,
-                                    m.group(3), name, float(value) * 1e6))
-    if "relay" in names:
-        names.remove("relay")
-        names.insert(0, "relay")
-    for line in slice_report(slices, names, sizes):
+        out = report(windows, *order(windows))
+    else:
+        slices = [Slice(int(m.group(1)), int(m.group(4)), int(m.group(2)),
+                        m.group(3), name, float(rate) * 1e6)
+                  for m in lines(r"run (\d+) (\d+)B (\w+) cycle (\d+): "
+                                 r"(.*)")
+                  for name, rate in re.findall(r"([\w+]+) ([\d.]+) Mpps",
+                                               m.group(5))]
+        out = slice_report(slices, *order(slices))
+    for line in out:
         print(line)
     return 0
+
+
+def summary(items: "list[Window] | list[Slice]", per: str) -> None:
+    """The median rate of each forwarder, size and direction, and the
+    relay worker's voluntary context switches where they were counted."""
+    print()
+    for key in sorted({(x.name, x.size, x.direction) for x in items}):
+        mine = [x for x in items if (x.name, x.size, x.direction) == key]
+        print("median %s %dB %s: %.2f Mpps" % (
+            *key, statistics.median(x.rate for x in mine) / 1e6))
+        values = [x.switches for x in mine if x.switches is not None]
+        if values:
+            print("  %s worker voluntary context switches per %s: median "
+                  "%d, max %d" % (key[0], per, statistics.median(values),
+                                  max(values)))
 
 
 def interleave_main(host: Host, systems: list[Forwarder], sizes: list[int],
@@ -656,18 +665,7 @@ def interleave_main(host: Host, systems: list[Forwarder], sizes: list[int],
                                               direction, size)
     finally:
         host.close()
-    print()
-    for key in sorted({(x.name, x.size, x.direction) for x in slices}):
-        print("median %s %dB %s: %.2f Mpps" % (*key, statistics.median(
-            x.rate for x in slices if (x.name, x.size, x.direction) == key)
-            / 1e6))
-        values = [x.switches for x in slices if x.switches is not None and
-                  (x.name, x.size, x.direction) == key]
-        if values:
-            print("  %s worker voluntary context switches per %.1f s slice: "
-                  "median %d, max %d" % (key[0], args.slice,
-                                         statistics.median(values),
-                                         max(values)))
+    summary(slices, "%.1f s slice" % args.slice)
     for line in slice_report(slices, [s.name for s in systems], sizes):
         print(line)
     return 0
@@ -727,7 +725,6 @@ def main() -> int:
     if args.method == "interleave":
         return interleave_main(host, systems, sizes, args)
     windows: list[Window] = []
-    switches: dict[tuple[int, str], list[int]] = collections.defaultdict(list)
     try:
         for rnd in range(max(args.rounds, args.large_rounds)):
             order = systems[rnd % len(systems):] + \
@@ -738,37 +735,23 @@ def main() -> int:
                 for direction, _ in DIRS:
                     if direction not in args.directions.split(","):
                         continue
-                    got, probes = {}, {}
+                    this = {}
                     for system in order:
                         before = host.probe()
-                        got[system.name] = system.window(direction, size)
-                        probes[system.name] = (before, host.probe())
-                        windows.append(Window(rnd + 1, size, direction,
-                                              system.name, got[system.name],
-                                              probes[system.name]))
-                        if system.name == "relay" and \
-                                host.last_switches is not None:
-                            switches[(size, direction)].append(
-                                host.last_switches)
-                    line = ["round %d %dB %s:" % (rnd + 1, size, direction)]
-                    for system in systems:
-                        line.append("%s %.2f Mpps (probes %.0f/%.0f ns, %s)"
-                                    % (system.name, got[system.name] / 1e6,
-                                       *probes[system.name],
-                                       mode(probes[system.name])))
-                    print(" ".join(line), flush=True)
+                        rate = system.window(direction, size)
+                        this[system.name] = Window(
+                            rnd + 1, size, direction, system.name, rate,
+                            (before, host.probe()), host.last_switches)
+                    windows += this.values()
+                    print(" ".join(
+                        ["round %d %dB %s:" % (rnd + 1, size, direction)] +
+                        ["%s %.2f Mpps (probes %.0f/%.0f ns, %s)"
+                         % (w.name, w.rate / 1e6, *w.probes, mode(w.probes))
+                         for w in (this[s.name] for s in systems)]),
+                        flush=True)
     finally:
         host.close()
-    print()
-    for key in sorted({(w.name, w.size, w.direction) for w in windows}):
-        print("median %s %dB %s: %.2f Mpps" % (*key, statistics.median(
-            w.rate for w in windows if (w.name, w.size, w.direction) == key)
-            / 1e6))
-    for (size, direction), values in sorted(switches.items()):
-        print("relay worker voluntary context switches per %.0f s window, "
-              "%dB %s: median %d, max %d" % (
-                  args.window, size, direction, statistics.median(values),
-                  max(values)))
+    summary(windows, "%.0f s window" % args.window)
     for line in report(windows, [s.name for s in systems], sizes):
         print(line)
     return 0
