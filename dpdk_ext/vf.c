@@ -450,12 +450,12 @@ bond_watch(struct v4w_relay *r)
 			ret = rte_eth_bond_slave_remove(r->port_id,
 							r->member_port[m]);
 		}
-		if (ret == 0)
+		if (ret == 0) {
 			r->member_out[m] = !up;
-		v4w_place(r);
-		if (ret == 0)
 			v4w_event_post(r, up ? V4W_EV_BOND_MEMBER_IN :
 				       V4W_EV_BOND_MEMBER_OUT, m);
+		}
+		v4w_place(r);
 		V4W_LOG(WARNING, "relay %u: bond member '%s' link %s: %s the "
 			"bond%s", r->id, r->member_name[m], up ? "up" : "down",
 			up ? "back in" : "out of", ret == 0 ? "" : " (failed)");
