@@ -86,7 +86,8 @@ def main() -> int:
                 pass
             remove.append(time.perf_counter() - t0)
         for i in range(32):
-            msg = R(op=R.ADD_SOCK, vhost_path=os.path.join(tmp, "socks", "s%d" % i))
+            msg = R(op=R.ADD_SOCK,
+                    vhost_path=os.path.join(tmp, "socks", "s%d" % i))
             msg.pci_addrs.add(domain=0, bus=0x98, slot=i, function=0)
             answer = client.request(pc_ep, msg, protocol.PortControlResponse)
             assert answer.status == answer.OK, answer

@@ -141,15 +141,15 @@ def test_concurrent_stats_clients_do_not_disturb_each_other(agent,
     window, however many other clients ask meanwhile (virtio-forwarder
     reset counters on every query, so the others stole its traffic).
 
-    Timing-free: relay 0 has a VM and no traffic but what this test
-    sends (the VM does not forward; the relay counts what it takes from
-    the VF all the same).  One DEALER socket sends a 5 s request and then a plain one;
-    the agent reads a peer's requests in order, so once the plain one is
-    answered the slow one's first sample is taken.  Then 300 frames go
-    to relay 0 while other clients ask over and over.  The slow answer's
-    counter must have moved by exactly what it reports: rate * window,
-    with the window at least the 5 s asked for and at most the time its
-    answer took to come.
+    Timing-free: relay 0 has a VM and no traffic but what this test sends
+    (the VM does not forward; the relay counts what it takes from the VF
+    all the same). One DEALER socket sends a 5 s request and then a plain
+    one; the agent reads a peer's requests in order, so once the plain one
+    is answered the slow one's first sample is taken. Then 300 frames go to
+    relay 0 while other clients ask over and over. The slow answer's
+    counter must have moved by exactly what it reports: rate * window, with
+    the window at least the 5 s asked for and at most the time its answer
+    took to come.
     """
     delay_ms = 5000
     # A VM (not forwarding: what the relay takes it drops as "VM queue
