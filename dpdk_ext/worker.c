@@ -68,6 +68,23 @@ burst_bytes(struct rte_mbuf **pkts, uint16_t n)
 	return b;
 }
 
+/* Slot `k` after `start` of `n` (both below n), without a division. */
+static inline uint16_t
+slot_after(uint16_t start, uint16_t k, uint16_t n)
+{
+	uint32_t s = (uint32_t)start + k;
+
+	return s >= n ? s - n : s;
+}
+
+/* Where the next round starts among `n`: one further, kept below n
+ * (n may have changed since the last round). */
+static inline uint16_t
+next_start(uint16_t rr, uint16_t n)
+{
+	return rr + 1 >= n ? 0 : rr + 1;
+}
+
 /* Refresh the list of enabled guest queues when the mask changed. */
 static inline void
 queues_refresh(struct v4w_dir *d, uint32_t mask)
@@ -174,6 +191,31 @@ held_progress(struct v4w_dir *d, uint16_t sent, uint32_t bytes,
 	CNT_ADD(d->st.retries, 1);
 }
 
+/*
+ * Give back mbufs whose frames the guest took a copy of.  Those a VF
+ * gives are one-segment direct mbufs of the relay's pool that nobody else
+ * holds: they go back to the pool in one put.  Anything else (a pool moved
+ * meanwhile, chained or attached mbufs) takes the general way.
+ */
+static inline void
+free_copied(struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mempool *mp = pkts[0]->pool;
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+
+		if (m->pool != mp || m->nb_segs != 1 ||
+		    rte_mbuf_refcnt_read(m) != 1 ||
+		    (m->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL))) {
+			rte_pktmbuf_free_bulk(pkts, n);
+			return;
+		}
+	}
+	rte_mempool_put_bulk(mp, (void **)pkts, n);
+}
+
 /* Offer the held burst to the guest: one queue, or spread by flow. */
 static inline void
 to_guest(struct v4w_dir *d, int vid)
@@ -190,11 +232,12 @@ to_guest(struct v4w_dir *d, int vid)
 
 		sent = rte_vhost_enqueue_burst(vid, V4W_GUEST_RXQ(q), pkts, n);
 		if (sent > 0) {
-			bytes = burst_bytes(pkts, sent);
+			bytes = sent == n ? d->held_bytes :
+				burst_bytes(pkts, sent);
 			CNT_ADD(d->q[q].pkts, sent);
 			CNT_ADD(d->q[q].bytes, bytes);
 			/* vhost copied them; the mbufs are still ours. */
-			rte_pktmbuf_free_bulk(pkts, sent);
+			free_copied(pkts, sent);
 		}
 		held_progress(d, sent, bytes, d->held_off + sent, n - sent);
 		return;
@@ -221,7 +264,7 @@ to_guest(struct v4w_dir *d, int vid)
 			bytes += b;
 			CNT_ADD(d->q[q].pkts, sent);
 			CNT_ADD(d->q[q].bytes, b);
-			rte_pktmbuf_free_bulk(grp, sent);
+			free_copied(grp, sent);
 		}
 		for (i = sent; i < g; i++) {
 			keep[left] = grp[i];
@@ -231,6 +274,50 @@ to_guest(struct v4w_dir *d, int vid)
 	memcpy(d->held, keep, left * sizeof(keep[0]));
 	memcpy(d->hq, keep_q, left);
 	held_progress(d, n - left, bytes, 0, left);
+}
+
+static int v4w_prefetch_mode;
+
+/*
+ * Fetch ahead the guest ring lines that the next enqueue on `vring` reads:
+ * its avail entries and descriptors from the next one the guest offers.
+ * The descriptors are guessed to follow the ring's order, as they do on a
+ * packed ring and in DPDK's virtio driver; where they do not, the guess
+ * costs a few useless fetches.  Only prefetches: they never fault, so a
+ * ring the guest moved meanwhile costs nothing either.
+ */
+static inline void
+guest_ring_prefetch(int vid, uint16_t vring, bool packed, uint16_t n)
+{
+	struct rte_vhost_vring vr;
+	uint16_t avail, used, i, size;
+
+	if (rte_vhost_get_vhost_vring(vid, vring, &vr) != 0 ||
+	    rte_vhost_get_vring_base(vid, vring, &avail, &used) != 0)
+		return;
+	size = vr.size;
+	if (size == 0 || n == 0)
+		return;
+	if (packed) {
+		avail &= 0x7fff;
+		for (i = 0; i < n; i += 4)
+			rte_prefetch0(&vr.desc_packed[(avail + i) % size]);
+		rte_prefetch0(&vr.desc_packed[(avail + n - 1) % size]);
+		return;
+	}
+	/* Split rings are a power of two long. */
+	rte_prefetch0(&vr.avail->ring[avail & (size - 1)]);
+	rte_prefetch0(&vr.avail->ring[(avail + n - 1) & (size - 1)]);
+	for (i = 0; i < n; i += 4)
+		rte_prefetch0(&vr.desc[(avail + i) & (size - 1)]);
+	rte_prefetch0(&vr.desc[(avail + n - 1) & (size - 1)]);
+	if (v4w_prefetch_mode & 2) {
+		for (i = 0; i < n; i += 8)
+			rte_prefetch0_write(&vr.used->ring[(used + i) &
+							   (size - 1)]);
+		rte_prefetch0_write(&vr.used->ring[(used + n - 1) &
+						   (size - 1)]);
+	}
 }
 
 static inline unsigned int
@@ -250,9 +337,11 @@ fwd_vf_to_vm(struct v4w_dir *d)
 			d->hq[d->held_off + i] =
 				pick_queue(d, d->held[d->held_off + i]);
 	}
+	if (d->rr >= r->vf_nq)
+		d->rr = 0;
 	for (k = 0; k < r->vf_nq; k++) {
 		if (d->held_n == 0) {
-			uint16_t vq = (d->rr + k) % r->vf_nq;
+			uint16_t vq = slot_after(d->rr, k, r->vf_nq);
 
 			/* Without a VM (or an enabled guest queue) the VF is
 			 * not polled: its ring fills and the NIC drops what
@@ -261,6 +350,10 @@ fwd_vf_to_vm(struct v4w_dir *d)
 			 * time that the relays with a VM need. */
 			if (!r->vf_ready || vid < 0 || d->nq == 0)
 				break;
+			if (v4w_prefetch_mode && d->nq == 1)
+				guest_ring_prefetch(vid,
+						    V4W_GUEST_RXQ(d->qlist[0]),
+						    r->vm_packed, V4W_BURST);
 			n = rte_eth_rx_burst(r->port_id, vq, d->held,
 					     V4W_BURST);
 			if (n == 0)
@@ -282,7 +375,7 @@ fwd_vf_to_vm(struct v4w_dir *d)
 		if (d->held_n != 0)
 			break;	/* far side full: retry next round */
 	}
-	d->rr++;
+	d->rr = next_start(d->rr, r->vf_nq);
 	return work;
 }
 
@@ -396,11 +489,13 @@ fwd_vm_to_vf(struct v4w_dir *d)
 
 	if (mask != d->qmask)
 		queues_refresh(d, mask);
+	if (d->rr >= d->nq)
+		d->rr = 0;
 	for (k = 0; k <= d->nq; k++) {
 		if (d->held_n == 0) {
 			if (vid < 0 || k == d->nq)
 				break;
-			q = d->qlist[(d->rr + k) % d->nq];
+			q = d->qlist[slot_after(d->rr, k, d->nq)];
 			n = rte_vhost_dequeue_burst(vid, V4W_GUEST_TXQ(q),
 						    r->pool, d->held,
 						    V4W_BURST);
@@ -417,7 +512,9 @@ fwd_vm_to_vf(struct v4w_dir *d)
 			continue;
 		}
 		/* The PMD owns what it took. */
-		q = d->hq[d->held_off] % r->vf_nq;
+		q = d->hq[d->held_off];
+		if (q >= r->vf_nq)
+			q %= r->vf_nq;
 		if (!d->prepared) {
 			tx_prepare(d, r, q);
 			if (d->held_n == 0) {
@@ -434,7 +531,7 @@ fwd_vm_to_vf(struct v4w_dir *d)
 		if (d->held_n != 0)
 			break;	/* VF full: retry next round */
 	}
-	d->rr++;
+	d->rr = next_start(d->rr, d->nq);
 	return work;
 }
 
@@ -481,6 +578,8 @@ v4w_worker_main(void *arg)
 	const uint64_t idle_after =
 		rte_get_tsc_hz() / 1000000 * V4W_IDLE_AFTER_US;
 
+	if (getenv("V4W_PREFETCH"))
+		v4w_prefetch_mode = atoi(getenv("V4W_PREFETCH"));
 	/* Naps are short; the default 50 us slack would dominate them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	if (rte_rcu_qsbr_thread_register(v4w_qsv, tid) != 0) {
