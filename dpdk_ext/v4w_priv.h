@@ -98,7 +98,6 @@ struct v4w_relay {
 	uint64_t vf_tx_capa;      /* RTE_ETH_TX_OFFLOAD_* the VF has */
 	uint64_t vf_txoff;        /* ...and those configured on it */
 	uint64_t vm_offloads;     /* offload features the VM negotiated */
-	int vm_packed;            /* the VM's rings are packed */
 	uint64_t vf_rss_hf;       /* RSS hash types the VF offers */
 	int scatter;              /* big frames span several 2 KB mbufs */
 	struct rte_mempool *pool;

@@ -56,9 +56,6 @@ new_device(int vid)
 		rte_vhost_get_negotiated_features(vid, &features);
 		__atomic_store_n(&r->vm_offloads, features &
 				 (V4W_VM_TX_OFFLOADS), __ATOMIC_RELEASE);
-		__atomic_store_n(&r->vm_packed, !!(features &
-				 (1ULL << VIRTIO_F_RING_PACKED)),
-				 __ATOMIC_RELEASE);
 	}
 	r->vm_connects++;
 	__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);

@@ -276,50 +276,6 @@ to_guest(struct v4w_dir *d, int vid)
 	held_progress(d, n - left, bytes, 0, left);
 }
 
-static int v4w_prefetch_mode;
-
-/*
- * Fetch ahead the guest ring lines that the next enqueue on `vring` reads:
- * its avail entries and descriptors from the next one the guest offers.
- * The descriptors are guessed to follow the ring's order, as they do on a
- * packed ring and in DPDK's virtio driver; where they do not, the guess
- * costs a few useless fetches.  Only prefetches: they never fault, so a
- * ring the guest moved meanwhile costs nothing either.
- */
-static inline void
-guest_ring_prefetch(int vid, uint16_t vring, bool packed, uint16_t n)
-{
-	struct rte_vhost_vring vr;
-	uint16_t avail, used, i, size;
-
-	if (rte_vhost_get_vhost_vring(vid, vring, &vr) != 0 ||
-	    rte_vhost_get_vring_base(vid, vring, &avail, &used) != 0)
-		return;
-	size = vr.size;
-	if (size == 0 || n == 0)
-		return;
-	if (packed) {
-		avail &= 0x7fff;
-		for (i = 0; i < n; i += 4)
-			rte_prefetch0(&vr.desc_packed[(avail + i) % size]);
-		rte_prefetch0(&vr.desc_packed[(avail + n - 1) % size]);
-		return;
-	}
-	/* Split rings are a power of two long. */
-	rte_prefetch0(&vr.avail->ring[avail & (size - 1)]);
-	rte_prefetch0(&vr.avail->ring[(avail + n - 1) & (size - 1)]);
-	for (i = 0; i < n; i += 4)
-		rte_prefetch0(&vr.desc[(avail + i) & (size - 1)]);
-	rte_prefetch0(&vr.desc[(avail + n - 1) & (size - 1)]);
-	if (v4w_prefetch_mode & 2) {
-		for (i = 0; i < n; i += 8)
-			rte_prefetch0_write(&vr.used->ring[(used + i) &
-							   (size - 1)]);
-		rte_prefetch0_write(&vr.used->ring[(used + n - 1) &
-						   (size - 1)]);
-	}
-}
-
 static inline unsigned int
 fwd_vf_to_vm(struct v4w_dir *d)
 {
@@ -350,10 +306,6 @@ fwd_vf_to_vm(struct v4w_dir *d)
 			 * time that the relays with a VM need. */
 			if (!r->vf_ready || vid < 0 || d->nq == 0)
 				break;
-			if (v4w_prefetch_mode && d->nq == 1)
-				guest_ring_prefetch(vid,
-						    V4W_GUEST_RXQ(d->qlist[0]),
-						    r->vm_packed, V4W_BURST);
 			n = rte_eth_rx_burst(r->port_id, vq, d->held,
 					     V4W_BURST);
 			if (n == 0)
@@ -578,8 +530,6 @@ v4w_worker_main(void *arg)
 	const uint64_t idle_after =
 		rte_get_tsc_hz() / 1000000 * V4W_IDLE_AFTER_US;
 
-	if (getenv("V4W_PREFETCH"))
-		v4w_prefetch_mode = atoi(getenv("V4W_PREFETCH"));
 	/* Naps are short; the default 50 us slack would dominate them. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	if (rte_rcu_qsbr_thread_register(v4w_qsv, tid) != 0) {
