@@ -7,25 +7,33 @@ Each relay: a VF stand-in ``net_null,size=64`` (VF->VM traffic as fast as
 the relay takes it) and its own ``net_virtio_user`` port of one
 dpdk-testpmd "VM" process in rxonly mode (the VM counts what each relay
 delivered).  The relays are the vhost-user clients (testpmd serves the
-sockets).  All relays share the agent's one worker (the last CPU); the VM
-and the agent's main lcore share the other CPU: on this 2-CPU machine that
-is as far as it goes (a second worker would take the VM's CPU).
+sockets).  All relays of an agent share its one worker (the last CPU);
+the VM and the agent's main lcore share the other CPU: on this 2-CPU
+machine that is as far as it goes (a second worker would take the VM's
+CPU).
 
-Measured per configuration, over ``--rounds`` fresh agent+VM pairs:
+Every configuration is compared with one relay alone, interleaved as in
+``relay_throughput.py``: both agents and their VMs run at once and take
+turns under SIGSTOP, ``--slice`` s each after ``--settle`` s, the order
+swapped every cycle, so the two slices of a cycle see the same speed mode
+of the host's CPUs.  Per configuration, over ``--rounds`` fresh starts of
+``--cycles`` cycles:
 
-- aggregate Mpps over all busy relays, and its ratio to one relay alone;
+- aggregate Mpps over all busy relays, and its ratio to one relay alone
+  (median over cycles of the per-cycle ratios);
 - the min/max per-relay share (min rate / max rate over the busy relays);
 - 32 relays of which 31 idle (``no-rx=1`` VF, VM sends nothing) and one
   busy: the busy relay's rate over one relay alone.
 
 Usage (root): .venv/bin/python bench/many_relays.py [--rounds N]
-    [--counts 1,8,16,32] [--window S]
+    [--counts 8,16,32] [--cycles N] [--slice S]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import signal
 import statistics
 import sys
 import time
@@ -34,23 +42,22 @@ from vio4wd_agent.demo import testpmd
 
 from measure import STANDALONE, Machine, start_agent, stop_agent  # bench/
 
-RX_RE = re.compile(r"RX-packets:\s+(\d+)")
+PORT_RE = re.compile(r"NIC statistics for port (\d+)\s.*?RX-packets:\s+(\d+)",
+                     re.S)
 
 
-class Bench(Machine):
-    def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__("v4wmany-", 1536)
-        self.args = args
-        self.seq = 0
+class Setup:
+    """An agent with ``busy`` + ``idle`` relays on its one worker and the
+    VM whose ports they serve, forwarding."""
 
-    def run(self, busy: int, idle: int) -> list[float]:
-        """Per busy relay, packets/s the VM received from it."""
-        self.seq += 1
-        d = os.path.join(self.tmp, "r%d" % self.seq)
+    def __init__(self, bench: "Bench", busy: int, idle: int) -> None:
+        bench.seq += 1
+        self.name = "%d busy%s" % (busy, " + %d idle" % idle if idle else "")
+        self.busy = busy
+        d = os.path.join(bench.tmp, "r%d" % bench.seq)
         os.makedirs(d)
         n = busy + idle
-        vfs = ["net_null%d,size=64%s=%d" % (i, "" if i < busy else
-                                            ",no-rx=1", i)
+        vfs = ["net_null%d,size=64%s" % (i, "" if i < busy else ",no-rx=1")
                for i in range(n)]
         conf = os.path.join(d, "agent.conf")
         with open(conf, "w") as f:
@@ -59,89 +66,174 @@ class Bench(Machine):
                     "expected_relays = %d\nlog_level = 3\n"
                     "[vhost]\nsocket_dir = %s\nclient_mode = true\n"
                     "[relay]\n%s\n%s"
-                    % (self.worker, self.main, self.huge_dir or "", self.seq,
-                       n, d, "\n".join("static_vfs = %s" % v for v in vfs),
-                       STANDALONE))
+                    % (bench.worker, bench.main, bench.huge_dir or "",
+                       bench.seq, n, d,
+                       "\n".join("static_vfs = %s=%d" % (v, i)
+                                 for i, v in enumerate(vfs)), STANDALONE))
+        # The relays connect (and reconnect) to the VMs' sockets; a VM
+        # waits for them at start.  The idle relays' ports are on a VM of
+        # their own that does not forward: the busy relays' VM polls only
+        # theirs, so what the idle ones cost is the worker's alone.
+        self.agent = start_agent(conf)
+        self.vm = self.idle_vm = None
+        try:
+            self.vm = self._vm(bench, d, range(busy), "v4wmanyvm%d")
+            self.vm.forward("rxonly")
+            if idle:
+                self.idle_vm = self._vm(bench, d, range(busy, n),
+                                        "v4wmanyidle%d")
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _vm(bench: "Bench", d: str, relays: range,
+            prefix: str) -> testpmd.TestPmd:
         vdevs = [testpmd.virtio_user_vdev(
-            os.path.join(d, "virtio-forwarder%d.sock" % i), server=True,
-            index=i) for i in range(n)]
-        # The relays connect (and reconnect) to the VM's sockets; the VM
-        # waits for them at start.
-        agent = start_agent(conf)
+            os.path.join(d, "virtio-forwarder%d.sock" % r), server=True,
+            index=i) for i, r in enumerate(relays)]
         vm = testpmd.TestPmd(
-            vdevs, lcores="0@%d,1@%d" % (self.vm_cpu, self.vm_cpu),
-            file_prefix="v4wmanyvm%d" % self.seq, hugepage_dir=self.huge_dir,
-            mbufs=max(16384, 2048 * n), extra_args=["--nb-cores=1"])
+            vdevs, lcores="0@%d,1@%d" % (bench.vm_cpu, bench.vm_cpu),
+            file_prefix=prefix % bench.seq, hugepage_dir=bench.huge_dir,
+            mbufs=max(16384, 2048 * len(vdevs)), extra_args=["--nb-cores=1"])
         try:
             vm.start(timeout=120)
             deadline = time.monotonic() + 90
-            while not all(vm.link_up(i) for i in range(n)):
+            while not all(vm.link_up(i) for i in range(len(vdevs))):
                 if time.monotonic() > deadline:
                     raise RuntimeError("not every VM port came up")
                 time.sleep(0.2)
-            vm.forward("rxonly")
-            time.sleep(self.args.warmup)
-            before = [self._rx(vm, i) for i in range(busy)]
-            t0 = time.monotonic()
-            time.sleep(self.args.window)
-            after = [self._rx(vm, i) for i in range(busy)]
-            took = time.monotonic() - t0
-            return [(a - b) / took for a, b in zip(after, before)]
-        finally:
-            stop_agent(agent)
+        except BaseException:
             vm.stop()
+            raise
+        return vm
 
-    @staticmethod
-    def _rx(vm: testpmd.TestPmd, port: int) -> int:
-        m = RX_RE.search(vm.cmd("show port stats %d" % port))
-        if m is None:
-            raise RuntimeError("no RX-packets for port %d" % port)
-        return int(m.group(1))
+    def received(self) -> list[int]:
+        """What each busy relay delivered so far, in one VM command."""
+        assert self.vm is not None
+        got = {int(p): int(c) for p, c in
+               PORT_RE.findall(self.vm.cmd("show port stats all"))}
+        return [got[i] for i in range(self.busy)]
+
+    def signal(self, sig: int) -> None:
+        for pid in (self.agent.pid, self.vm and self.vm.pid,
+                    self.idle_vm and self.idle_vm.pid):
+            if pid:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def close(self) -> None:
+        """Resumed if it was stopped, then closed."""
+        self.signal(signal.SIGCONT)
+        try:
+            for vm in (self.vm, self.idle_vm):
+                if vm is not None:
+                    vm.stop()
+        finally:
+            stop_agent(self.agent)
+
+
+class Bench(Machine):
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("v4wmany-", 1536)
+        self.args = args
+        self.seq = 0
+
+    def interleave(self, setups: list[Setup]) -> list[list[list[float]]]:
+        """Per cycle, per setup, the packets/s of each busy relay; one
+        setup runs at a time (the others SIGSTOPped), the next resumed
+        before the last is stopped."""
+        args = self.args
+        out = []
+        for s in setups:
+            s.signal(signal.SIGSTOP)
+        running: Setup | None = None
+        try:
+            for cycle in range(args.cycles):
+                k = cycle % len(setups)
+                rates: list[list[float]] = [[] for _ in setups]
+                for i in list(range(k, len(setups))) + list(range(k)):
+                    s = setups[i]
+                    s.signal(signal.SIGCONT)
+                    if running not in (None, s):
+                        running.signal(signal.SIGSTOP)
+                    running = s
+                    time.sleep(args.settle)
+                    t0, c0 = time.monotonic(), s.received()
+                    time.sleep(args.slice)
+                    t1, c1 = time.monotonic(), s.received()
+                    rates[i] = [(b - a) / (t1 - t0) for a, b in zip(c0, c1)]
+                out.append(rates)
+        finally:
+            # Closed one at a time, the others stopped: a VM that quits
+            # while the others poll may take its time.
+            for s in setups:
+                s.signal(signal.SIGSTOP)
+        return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=float, default=3.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--counts", default="1,8,16,32")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--slice", type=float, default=0.5)
+    parser.add_argument("--settle", type=float, default=0.2)
+    parser.add_argument("--counts", default="8,16,32")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("run as root")
-    counts = [int(c) for c in args.counts.split(",")]
+    configs = [(int(c), 0) for c in args.counts.split(",")] + [(1, 31)]
     bench = Bench(args)
-    agg: dict[int, list[float]] = {c: [] for c in counts}
-    share: dict[int, list[float]] = {c: [] for c in counts}
-    lone: list[float] = []
+    ratio: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
+    share: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
+    agg: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
+    alone: list[float] = []
     try:
         for rnd in range(args.rounds):
-            for c in counts:
-                rates = bench.run(c, 0)
-                agg[c].append(sum(rates))
-                share[c].append(min(rates) / max(rates))
-                print("round %d: %2d busy relays: %.2f Mpps in all, per "
-                      "relay %.3f-%.3f Mpps" % (
-                          rnd + 1, c, sum(rates) / 1e6, min(rates) / 1e6,
-                          max(rates) / 1e6), flush=True)
-            [rate] = bench.run(1, 31)
-            lone.append(rate)
-            print("round %d: 1 busy + 31 idle relays: busy one %.2f Mpps"
-                  % (rnd + 1, rate / 1e6), flush=True)
+            for busy, idle in configs:
+                lone = Setup(bench, 1, 0)
+                try:
+                    many = Setup(bench, busy, idle)
+                    try:
+                        cycles = bench.interleave([lone, many])
+                    finally:
+                        many.close()
+                finally:
+                    lone.close()
+                for one, rates in cycles:
+                    alone.append(one[0])
+                    agg[(busy, idle)].append(sum(rates))
+                    ratio[(busy, idle)].append(sum(rates) / one[0])
+                    share[(busy, idle)].append(min(rates) / max(rates))
+                print("round %d: %s: %.2f Mpps in all, %.2fx one relay "
+                      "alone (median of %d cycles), per relay %.3f-%.3f "
+                      "Mpps in the last" % (
+                          rnd + 1, many.name,
+                          statistics.median(sum(r) for _, r in cycles) / 1e6,
+                          statistics.median(sum(r) / o[0]
+                                            for o, r in cycles),
+                          len(cycles), min(cycles[-1][1]) / 1e6,
+                          max(cycles[-1][1]) / 1e6), flush=True)
     finally:
         bench.close()
     print()
-    one = statistics.median(agg[counts[0]]) if counts[0] == 1 else None
-    for c in counts:
-        line = "%2d relays on one worker: %.2f Mpps in all" % (
-            c, statistics.median(agg[c]) / 1e6)
-        if one:
-            line += " (%.2fx one relay)" % (statistics.median(agg[c]) / one)
-        line += ", min/max per-relay share %.2f" % statistics.median(
-            share[c])
-        print(line)
-    if one:
-        print("1 busy + 31 idle relays: busy one at %.2fx one relay alone"
-              % (statistics.median(lone) / one))
+    print("one relay alone: %.2f Mpps (median of %d slices)"
+          % (statistics.median(alone) / 1e6, len(alone)))
+    for busy, idle in configs:
+        c = (busy, idle)
+        if idle:
+            print("1 busy + %d idle relays: busy one at %.2fx one relay "
+                  "alone (%.2f Mpps; %d cycles)" % (
+                      idle, statistics.median(ratio[c]),
+                      statistics.median(agg[c]) / 1e6, len(ratio[c])))
+        else:
+            print("%2d relays on one worker: %.2f Mpps in all (%.2fx one "
+                  "relay alone), min/max per-relay share %.2f; %d cycles"
+                  % (busy, statistics.median(agg[c]) / 1e6,
+                     statistics.median(ratio[c]),
+                     statistics.median(share[c]), len(ratio[c])))
     return 0
 
 

@@ -64,9 +64,9 @@ struct v4w_dir {
 	uint8_t nq;
 	uint8_t qlist[V4W_MAX_QUEUES];
 	uint16_t rr;              /* where the next round starts */
-	/* Idle directions are polled less often (the owner's own state). */
+	/* Idle directions are polled less often (the owner's own state;
+	 * the rounds still to pass are in its worker's task list). */
 	uint16_t empty;           /* polls in a row that moved nothing */
-	uint16_t skip;            /* rounds to pass before the next poll */
 	struct v4w_queue_stats q[V4W_MAX_QUEUES];
 
 	struct v4w_relay *relay;
@@ -169,6 +169,13 @@ v4w_seq_end(struct v4w_dir *d)
 struct v4w_tasklist {
 	uint32_t n;
 	struct v4w_dir *dir[V4W_MAX_TASKS];
+	/*
+	 * Rounds each entry passes before its next poll: the worker's own,
+	 * kept beside the list so that passing an idle direction touches
+	 * none of its memory.  An entry v4w_unpublish() moves takes over the
+	 * slot's count: at worst it is polled a few rounds early or late once.
+	 */
+	uint8_t skip[V4W_MAX_TASKS];
 };
 
 #define V4W_WORKER_STARTING 0

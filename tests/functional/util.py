@@ -126,7 +126,7 @@ def drained_through_vm(relay: Callable[[], Any], vm: Any,
 
 def rounds_pass(engine: Any, rounds: int = 1024) -> None:
     """Wait until every worker of ``engine`` went ``rounds`` times over
-    its directions (an idle direction is polled every 8th round, and
+    its directions (an idle direction is polled every 32nd round, and
     every one after a nap): what a poll would have taken by now, it has.
     The sync point for "this was not polled" without a timed sleep."""
     start = {w.cpu: w.rounds for w in engine.worker_stats()}
