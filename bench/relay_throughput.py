@@ -560,6 +560,8 @@ def interleaved(host: Host, systems: list[Forwarder], run_no: int,
 
 def thread_states(pid: int | None) -> str:
     """State and wait channel of each thread of ``pid`` (diagnostics)."""
+    if pid is None:
+        return "no process"
     out = []
     try:
         for tid in sorted(os.listdir("/proc/%d/task" % pid)):
@@ -602,12 +604,26 @@ def slice_report(slices: list[Slice], names: list[str],
     return ratio_lines(names, sizes, one)
 
 
-def replay(path: str) -> int:
-    """Print the summary again from a saved output: the round lines of
-    the windows method, else the cycle lines of the interleaved one."""
+def replay(paths: list[str]) -> int:
+    """Print the summary again from saved outputs: the round lines of
+    the windows method, else the cycle lines of the interleaved one.
+    Several logs are pooled, each one's runs (rounds) numbered after the
+    last one's."""
     def lines(pattern: str) -> list[re.Match]:
-        with open(path) as f:
-            return [m for m in map(re.compile(pattern).match, f) if m]
+        rx, out, offset = re.compile(pattern), [], 0
+        for path in paths:
+            top = offset
+            with open(path) as f:
+                for line in f:
+                    m = rx.match(line)
+                    if m is None:
+                        continue
+                    n = int(m.group(1)) + offset
+                    top = max(top, n)
+                    out.append(rx.match(line[:m.start(1)] + str(n) +
+                                        line[m.end(1):]))
+            offset = top
+        return [m for m in out if m is not None]
 
     def order(items: "list[Window] | list[Slice]") -> tuple[list[str],
                                                          list[int]]:
@@ -705,8 +721,9 @@ def main() -> int:
                         help="interleave: seconds counted per slice")
     parser.add_argument("--settle", type=float, default=0.1,
                         help="interleave: seconds before counting")
-    parser.add_argument("--replay", metavar="LOG",
-                        help="summarize a saved output again; run nothing")
+    parser.add_argument("--replay", metavar="LOG", nargs="+",
+                        help="summarize saved outputs again (several are "
+                        "pooled); run nothing")
     args = parser.parse_args()
     if args.replay:
         return replay(args.replay)
