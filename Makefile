@@ -58,6 +58,7 @@ bench: install
 	tools/install-host.sh --bench
 	$(VENV)/bin/python bench/relay_throughput.py --peers testpmd,ovs --sizes 64,1518
 	$(VENV)/bin/python bench/idle_wakeup.py
+	$(VENV)/bin/python bench/many_relays.py
 	$(VENV)/bin/python bench/memory_per_relay.py
 	$(VENV)/bin/python bench/control_latency.py
 	$(VENV)/bin/python bench/watch_latency.py
