@@ -100,8 +100,11 @@ def main() -> int:
         vm = testpmd.TestPmd(vdevs, lcores="0@%d,1@%d" % (vm_cpu, vm_cpu),
                              file_prefix="v4widlevm", hugepage_dir=huge_dir,
                              extra_args=["--port-topology=loop"]).start()
+        deadline = time.monotonic() + 60
         while not all(engine.relay(i).vm_connected
                       for i in range(len(vdevs))):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the VM did not connect in 60 s")
             time.sleep(0.05)
         vm.forward("macswap")
         port = rawport.RawPort("iv1")

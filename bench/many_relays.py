@@ -40,7 +40,8 @@ import time
 
 from vio4wd_agent.demo import testpmd
 
-from measure import STANDALONE, Machine, start_agent, stop_agent  # bench/
+from measure import (STANDALONE, Machine, signal_all,  # bench/
+                     start_agent, stop_agent, take_turns)
 
 PORT_RE = re.compile(r"NIC statistics for port (\d+)\s.*?RX-packets:\s+(\d+)",
                      re.S)
@@ -98,11 +99,7 @@ class Setup:
             mbufs=max(16384, 2048 * len(vdevs)), extra_args=["--nb-cores=1"])
         try:
             vm.start(timeout=120)
-            deadline = time.monotonic() + 90
-            while not all(vm.link_up(i) for i in range(len(vdevs))):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("not every VM port came up")
-                time.sleep(0.2)
+            vm.wait_links(len(vdevs), timeout=90)
         except BaseException:
             vm.stop()
             raise
@@ -116,13 +113,9 @@ class Setup:
         return [got[i] for i in range(self.busy)]
 
     def signal(self, sig: int) -> None:
-        for pid in (self.agent.pid, self.vm and self.vm.pid,
-                    self.idle_vm and self.idle_vm.pid):
-            if pid:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        signal_all([self.agent.pid] + [vm.pid for vm in (self.vm,
+                                                         self.idle_vm)
+                                       if vm is not None], sig)
 
     def close(self) -> None:
         """Resumed if it was stopped, then closed."""
@@ -142,36 +135,15 @@ class Bench(Machine):
         self.seq = 0
 
     def interleave(self, setups: list[Setup]) -> list[list[list[float]]]:
-        """Per cycle, per setup, the packets/s of each busy relay; one
-        setup runs at a time (the others SIGSTOPped), the next resumed
-        before the last is stopped."""
-        args = self.args
-        out = []
-        for s in setups:
-            s.signal(signal.SIGSTOP)
-        running: Setup | None = None
-        try:
-            for cycle in range(args.cycles):
-                k = cycle % len(setups)
-                rates: list[list[float]] = [[] for _ in setups]
-                for i in list(range(k, len(setups))) + list(range(k)):
-                    s = setups[i]
-                    s.signal(signal.SIGCONT)
-                    if running not in (None, s):
-                        running.signal(signal.SIGSTOP)
-                    running = s
-                    time.sleep(args.settle)
-                    t0, c0 = time.monotonic(), s.received()
-                    time.sleep(args.slice)
-                    t1, c1 = time.monotonic(), s.received()
-                    rates[i] = [(b - a) / (t1 - t0) for a, b in zip(c0, c1)]
-                out.append(rates)
-        finally:
-            # Closed one at a time, the others stopped: a VM that quits
-            # while the others poll may take its time.
-            for s in setups:
-                s.signal(signal.SIGSTOP)
-        return out
+        """Per cycle, per setup, the packets/s of each busy relay, the
+        setups taking turns (measure.take_turns)."""
+        def measure(s: Setup) -> list[float]:
+            t0, c0 = time.monotonic(), s.received()
+            time.sleep(self.args.slice)
+            t1, c1 = time.monotonic(), s.received()
+            return [(b - a) / (t1 - t0) for a, b in zip(c0, c1)]
+        return list(take_turns(setups, self.args.cycles, self.args.settle,
+                               measure))
 
 
 def main() -> int:

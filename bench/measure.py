@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Any
+import time
+from typing import (Any, Callable, Iterable, Iterator, Protocol, Sequence,
+                    TypeVar)
 
 from vio4wd_agent.conf.settings import online_cpus
 from vio4wd_agent.demo import hugepages
@@ -101,3 +103,57 @@ def stop_agent(agent: subprocess.Popen, timeout: float = 60) -> None:
     except subprocess.TimeoutExpired:
         agent.kill()
         agent.wait()
+
+
+def signal_all(pids: Iterable[int | None], sig: int) -> None:
+    """Send ``sig`` to each of ``pids`` still there (None: skipped)."""
+    for pid in pids:
+        if pid:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+class Party(Protocol):
+    """Processes that take turns (see take_turns)."""
+
+    def signal(self, sig: int) -> None:
+        """SIGSTOP or SIGCONT every process of the party."""
+
+
+P = TypeVar("P", bound=Party)
+R = TypeVar("R")
+
+
+def take_turns(parties: Sequence[P], cycles: int, settle: float,
+               measure: Callable[[P], R]) -> Iterator[list[R]]:
+    """Interleaved measurement: only one party runs at a time, the others
+    stopped with SIGSTOP.  Every cycle each party runs once, in an order
+    rotated per cycle: it is resumed before the last one is stopped (the
+    CPUs never idle, so the host has no reason to move them), given
+    ``settle`` s, then ``measure(party)`` (which takes its own time).
+    Yields each cycle's results in the parties' order; the turns of one
+    cycle are a fraction of a second apart, so whatever speed mode the
+    host puts the CPUs in, every party of the cycle sees it.  Every party
+    is left stopped at the end: close them one at a time (a process that
+    quits while others poll may take its time)."""
+    for party in parties:
+        party.signal(signal.SIGSTOP)
+    running: P | None = None
+    try:
+        for cycle in range(cycles):
+            got: dict[int, R] = {}
+            k = cycle % len(parties)
+            for i in list(range(k, len(parties))) + list(range(k)):
+                party = parties[i]
+                party.signal(signal.SIGCONT)
+                if running is not None and running is not party:
+                    running.signal(signal.SIGSTOP)
+                running = party
+                time.sleep(settle)
+                got[i] = measure(party)
+            yield [got[i] for i in range(len(parties))]
+    finally:
+        for party in parties:
+            party.signal(signal.SIGSTOP)

@@ -60,7 +60,8 @@ import typing
 
 from vio4wd_agent.demo import testpmd
 
-from measure import STANDALONE, Machine, start_agent, stop_agent  # bench/
+from measure import (STANDALONE, Machine, signal_all,  # bench/
+                     start_agent, stop_agent, take_turns)
 
 OVS_VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 FAST_NS = 100.0
@@ -107,11 +108,7 @@ class Host(Machine):
             file_prefix=prefix, hugepage_dir=self.huge_dir, mbufs=16384)
         vm.start(timeout=90)
         try:
-            deadline = time.monotonic() + 30
-            while not vm.link_up():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("VM link did not come up")
-                time.sleep(0.1)
+            vm.wait_links()
             if direction == "vf2vm":
                 vm.forward("rxonly")
             else:
@@ -489,59 +486,47 @@ class Pair:
 
     def signal(self, sig: int) -> None:
         """Stop (SIGSTOP) or resume (SIGCONT) every process of the pair."""
-        vm_pid = self.vm.pid if self.vm is not None else None
-        for pid in self.fwd.pids + ([vm_pid] if vm_pid else []):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        signal_all(self.fwd.pids + [self.vm.pid if self.vm else None], sig)
 
 
 def interleaved(host: Host, systems: list[Forwarder], run_no: int,
                 direction: str, size: int) -> list[Slice]:
-    """Every forwarder with its own VM, all started at once; only one
-    pair runs at a time (the others are stopped with SIGSTOP).  In each
-    cycle every pair runs for one slice (the order rotates per cycle): a
-    slice gives the running pair ``--settle`` s, then counts the VM's
-    packets for ``--slice`` s.  The next pair is resumed before the last
-    one is stopped, so the CPUs never idle and the host has no reason to
-    move them.  Slices of one cycle are a fraction of a second apart:
-    whatever mode the host puts the CPUs in, both forwarders see it."""
+    """Every forwarder with its own VM, all started at once, taking turns
+    (measure.take_turns): a slice gives the running pair ``--settle`` s,
+    then counts the VM's packets for ``--slice`` s."""
     args = host.args
     pairs: list[Pair] = []
     out: list[Slice] = []
+
+    def measure(pair: Pair) -> tuple[str, float, int | None]:
+        assert pair.vm is not None
+        count = pair.fwd.switches
+        sw0 = count() if count else 0
+        t0, c0 = time.monotonic(), vm_count(pair.vm, direction)
+        time.sleep(args.slice)
+        t1, c1 = time.monotonic(), vm_count(pair.vm, direction)
+        return (pair.name, (c1 - c0) / (t1 - t0),
+                count() - sw0 if count else None)
+
     try:
         for system in systems:
             pairs.append(Pair(system.name, system.start(direction, size)))
             pairs[-1].vm = host.start_vm(pairs[-1].fwd.sock, direction,
                                          size, "v4wbvm%d" % host.seq)
             pairs[-1].signal(signal.SIGSTOP)
-        running: Pair | None = None
-        for cycle in range(args.cycles):
-            k = cycle % len(pairs)
-            for pair in pairs[k:] + pairs[:k]:
-                pair.signal(signal.SIGCONT)
-                if running not in (None, pair):
-                    running.signal(signal.SIGSTOP)
-                running = pair
-                assert pair.vm is not None
-                count = pair.fwd.switches
-                time.sleep(args.settle)
-                sw0 = count() if count else 0
-                t0, c0 = time.monotonic(), vm_count(pair.vm, direction)
-                time.sleep(args.slice)
-                t1, c1 = time.monotonic(), vm_count(pair.vm, direction)
-                out.append(Slice(run_no, cycle + 1, size, direction,
-                                 pair.name, (c1 - c0) / (t1 - t0),
-                                 count() - sw0 if count else None))
+        for cycle, got in enumerate(take_turns(pairs, args.cycles,
+                                               args.settle, measure), 1):
+            out += [Slice(run_no, cycle, size, direction, name, rate, sw)
+                    for name, rate, sw in got]
             print("run %d %dB %s cycle %d: %s" % (
-                run_no, size, direction, cycle + 1, " ".join(
-                    "%s %.2f Mpps" % (x.name, x.rate / 1e6)
-                    for x in out[-len(pairs):])), flush=True)
+                run_no, size, direction, cycle, " ".join(
+                    "%s %.2f Mpps" % (name, rate / 1e6)
+                    for name, rate, _ in got)), flush=True)
     finally:
-        # One pair at a time, the others stopped: a pair that shuts down
-        # while the others poll may take its time (seen: a VM's last
-        # thread still running 30 s after SIGKILL).
+        # One pair at a time, the others stopped (take_turns leaves them
+        # so): a pair that shuts down while the others poll may take its
+        # time (seen: a VM's last thread still running 30 s after
+        # SIGKILL).
         for pair in pairs:
             pair.signal(signal.SIGSTOP)
         for pair in pairs:

@@ -48,12 +48,6 @@ v4w_desc_for(uint32_t vf_nq)
 		       (uint32_t)V4W_DESC_MIN);
 }
 
-uint16_t
-v4w_desc_per_queue(const struct v4w_relay *r)
-{
-	return v4w_desc_for(r->vf_nq);
-}
-
 uint32_t
 v4w_mbufs_for(int has_port, uint32_t vf_nq, uint32_t lcores)
 {

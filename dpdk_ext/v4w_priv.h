@@ -276,7 +276,6 @@ void v4w_vf_detach(struct v4w_relay *r);
 void v4w_vf_watch(struct v4w_relay *r);
 
 /* Memory (mempool.c). */
-uint16_t v4w_desc_per_queue(const struct v4w_relay *r);
 struct rte_mempool *v4w_pool_create(struct v4w_relay *r, int node);
 void v4w_pool_release(struct rte_mempool *mp);
 void v4w_pool_reap_retired(bool force);

@@ -269,7 +269,7 @@ vf_poll_link(struct v4w_relay *r)
 int
 v4w_vf_queues_setup(struct v4w_relay *r, int node)
 {
-	uint16_t nrxd = v4w_desc_per_queue(r), ntxd = v4w_desc_per_queue(r);
+	uint16_t nrxd = v4w_desc_for(r->vf_nq), ntxd = nrxd;
 	int ret;
 
 	uint16_t q;

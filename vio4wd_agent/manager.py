@@ -164,9 +164,9 @@ class _Relay:
 
 def _touched(request: Request, result: Any) -> list[int]:
     """The relays a request (with its result, None if it failed) may
-    have changed."""
+    have changed, besides one whose state it returned."""
     if isinstance(result, RelayState):
-        return [result.relay_id]
+        return []
     if isinstance(request, SetPins):
         return list(result or [])
     if isinstance(request, AddRelay):
@@ -310,6 +310,8 @@ class RelayManager(service.Service):
                 self._refresh_views(_touched(request, None))
                 future.set_exception(exc)
                 continue
+            if isinstance(result, RelayState):    # read just now
+                self._views[result.relay_id] = result
             self._refresh_views(_touched(request, result))
             future.set_result(result)
 

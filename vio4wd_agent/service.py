@@ -76,15 +76,20 @@ class Service:
                                         name=self.thread_name)
         self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> bool:
-        """Stop and wait for the thread; False (and a log line) when it
-        did not end in time."""
+    def signal_stop(self) -> None:
+        """Ask the thread to stop, without waiting for it (several
+        services stopping at once)."""
         self._stopping.set()
         try:
             self.wake()
         except Exception:
             LOG.exception("%s: cannot wake the thread to stop it",
                           self.thread_name)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop and wait for the thread; False (and a log line) when it
+        did not end in time."""
+        self.signal_stop()
         thread, self._thread = self._thread, None
         if thread is None or thread is threading.current_thread():
             return True

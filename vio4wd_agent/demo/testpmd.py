@@ -193,6 +193,19 @@ class TestPmd:
     def link_up(self, port: int = 0) -> bool:
         return "Link status: up" in self.cmd("show port info %d" % port)
 
+    def wait_links(self, ports: int = 1, timeout: float = 30.0) -> None:
+        """Wait until ports 0..ports-1 are up; TestPmdError after
+        ``timeout`` s naming those still down."""
+        deadline = time.monotonic() + timeout
+        while True:
+            down = [p for p in range(ports) if not self.link_up(p)]
+            if not down:
+                return
+            if time.monotonic() > deadline:
+                raise TestPmdError("ports %s still down after %.0f s" % (
+                    " ".join(map(str, down)), timeout))
+            time.sleep(0.1)
+
     def forward(self, mode: str, *extra: str) -> None:
         """(Re)start forwarding in ``mode`` (io, rxonly, txonly, macswap)."""
         self.cmd("stop")

@@ -61,20 +61,15 @@ class _Loop(service.Service):
 
     def __init__(self, name: str, step: Callable[[], float | None]) -> None:
         super().__init__()
-        self.name = self.thread_name = name
+        self.thread_name = name
         self._step = step
         self._kick = threading.Event()
 
-    def kick(self) -> None:
-        self._kick.set()
-
     def wake(self) -> None:
+        """The next round now (and, stopping, no more wait)."""
         self._kick.set()
 
-    def signal_stop(self) -> None:
-        """Ask it to stop without waiting (several loops stop at once)."""
-        self._stopping.set()
-        self._kick.set()
+    kick = wake
 
     def join(self, deadline: float) -> None:
         """Wait for the thread until ``deadline`` (time.monotonic()); a
@@ -87,7 +82,8 @@ class _Loop(service.Service):
             try:
                 wait = self._step()
             except Exception:
-                LOG.exception("%s: unexpected error; going on", self.name)
+                LOG.exception("%s: unexpected error; going on",
+                              self.thread_name)
                 wait = 5.0
             if wait is None:
                 return

@@ -132,6 +132,8 @@ def _changes_relays(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Events read from the data plane per call.
+_EVENT_BATCH = 64
 # The header's event numbers, as the model names them.
 _EVENT_KINDS = {
     lib.V4W_EV_BOND_MEMBER_OUT: model.EventKind.MEMBER_OUT,
@@ -153,6 +155,9 @@ class RelayEngine:
         # a sample of relays taken at another value is out of date.
         self._changes = 0
         self._changes_lock = threading.Lock()
+        # events()'s buffer, made once: it has one reader (the manager's
+        # thread), which asks ten times a second.
+        self._event_buf: Any = None
 
     @property
     def changes(self) -> int:
@@ -300,17 +305,20 @@ class RelayEngine:
 
     def events(self) -> list[model.DataPlaneEvent]:
         """What the data plane did to relays on its own since the last
-        call, oldest first (C never calls back: the manager asks)."""
+        call, oldest first (C never calls back: the manager asks; one
+        thread only)."""
         if not self._running:
             return []
-        buf = ffi.new("struct v4w_event[]", 64)
+        if self._event_buf is None:
+            self._event_buf = ffi.new("struct v4w_event[]", _EVENT_BATCH)
+        buf = self._event_buf
         out: list[model.DataPlaneEvent] = []
         while True:
-            n = lib.v4w_events_read(buf, 64)
+            n = lib.v4w_events_read(buf, _EVENT_BATCH)
             out += [model.DataPlaneEvent(_from_c(buf[i].relay),
                                          _EVENT_KINDS[buf[i].kind], buf[i].arg)
                     for i in range(n)]
-            if n < 64:
+            if n < _EVENT_BATCH:
                 break
         if out:
             self._changed()     # stats answers must not predate them

@@ -31,7 +31,7 @@ class CoreBalancer(service.Periodic):
         super().__init__()
         self.manager = manager
         self.engine = engine
-        self.poll_interval = self.interval = poll_interval
+        self.interval = poll_interval
         self.sensitivity = sensitivity
         self.cross_numa = cross_numa
         self.cpu_node = cpu_node
@@ -45,7 +45,7 @@ class CoreBalancer(service.Periodic):
     def start(self) -> None:
         super().start()
         LOG.info("core scheduler: balancing every %.1f s, sensitivity "
-                 "%.0f%%, %s", self.poll_interval, self.sensitivity,
+                 "%.0f%%, %s", self.interval, self.sensitivity,
                  "across NUMA nodes" if self.cross_numa else
                  "within NUMA nodes")
 
